@@ -1,0 +1,137 @@
+"GridWorldEnv and the MiniGrid adapter against gymnasium's and SB3's checkers; layout errors name file and place."
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import midt  # registers midt/GridWorld-v0
+from midt.envs.gridworld import GridWorldEnv
+from midt.envs.layout import LayoutError, load_layout
+from midt.envs.minigrid import MINIGRID_TASKS, make_minigrid
+from midt.envs.oracle import optimal_return
+
+MODES = ["symbolic", "symbolic_minimal", "pixels", "both"]
+
+@pytest.mark.parametrize("layout", ["quickstart", "posner", "key_door_cue"])
+@pytest.mark.parametrize("mode", MODES)
+def test_gymnasium_and_sb3_checkers_pass(layout, mode):
+    env = GridWorldEnv(layout, obs_mode=mode, max_steps=30, render_mode="rgb_array")
+    gym_check_env(env, skip_render_check=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SB3 warns that small pixel images suit no CNN; that is not an error
+        sb3_check_env(GridWorldEnv(layout, obs_mode=mode, max_steps=30), warn=True)
+
+def test_unflattened_symbolic_passes_checkers():
+    gym_check_env(GridWorldEnv("posner", flatten=False, max_steps=20))
+    sb3_check_env(GridWorldEnv("posner", flatten=False, max_steps=20))
+
+@pytest.mark.parametrize("task", MINIGRID_TASKS)
+def test_minigrid_adapter_passes_checkers(task):
+    gym_check_env(make_minigrid(task, view_size=5, max_steps=30))
+    sb3_check_env(make_minigrid(task, view_size=5, max_steps=30))
+
+def test_gym_make_after_import_midt(repo):
+    env = gym.make("midt/GridWorld-v0", layout=str(repo/"midt/layouts/posner.txt"), obs_mode="symbolic_minimal", max_steps=7)
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    for t in range(7):
+        obs, r, term, trunc, info = env.step(0)
+    assert trunc and not term
+    assert {"agent_pos", "held_key", "doors_open", "rewards_available", "room", "state_index"} <= set(info)
+
+def test_the_seed_layout_files_load_unchanged(repo):
+    shared = repo.parent/"shared"/"layouts"
+    for name in ["posner", "meister"]:
+        if shared.exists():
+            assert (shared/f"{name}.txt").read_text() == (repo/"midt/layouts"/f"{name}.txt").read_text()
+            load_layout(shared/f"{name}.txt")
+    assert optimal_return("meister", max_steps=500) > 9
+
+def test_same_seed_same_episode():
+    def run(seed):
+        env = GridWorldEnv("key_door_cue", random_start=True, obs_mode="symbolic_minimal")
+        obs, info = env.reset(seed=seed)
+        rng = np.random.default_rng(seed); out = [obs]
+        for _ in range(20):
+            obs, *_ = env.step(int(rng.integers(4))); out.append(obs)
+        return np.stack(out), info["cue"]
+    a, b = run(3), run(3)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+def test_state_index_is_unique_per_state():
+    env = GridWorldEnv("posner", max_steps=200)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    seen = {}
+    for _ in range(2000):
+        _, _, term, trunc, info = env.step(int(rng.integers(4)))
+        key = (tuple(info["agent_pos"]), info["held_key"], tuple(info["keys_present"]), tuple(info["doors_open"]),
+               tuple(info["rewards_available"]))
+        assert seen.setdefault(info["state_index"], key) == key
+        if term or trunc: env.reset()
+    assert max(seen) < env.num_states
+
+def test_rgb_frames_stack_into_a_gif(tmp_path):
+    import imageio.v3 as iio
+    env = GridWorldEnv("posner", render_mode="rgb_array")
+    env.reset(seed=0)
+    frames = [env.render()] + [env.step(a)[0] is not None and env.render() for a in [1, 0, 3, 3, 0]]  # every action moves the agent
+    assert len({f.shape for f in frames}) == 1 and frames[0].dtype == np.uint8
+    assert not np.array_equal(frames[0], frames[-1])
+    iio.imwrite(tmp_path/"ep.gif", np.stack(frames), duration=120, loop=0)
+    assert iio.imread(tmp_path/"ep.gif").shape[0] == len(frames)
+
+# ---- bad input: one test per case; each error names the file and the line/column or the JSON key ---------------
+
+def _write(tmp_path, grid, config=None):
+    p = tmp_path/"room.txt"; p.write_text(grid)
+    if config is not None: (tmp_path/"room.json").write_text(config)
+    return p
+
+def _fails(p, *fragments):
+    with pytest.raises(LayoutError) as e: load_layout(p)
+    assert isinstance(e.value, ValueError)
+    for f in (str(p),) + fragments: assert f in str(e.value), (f, str(e.value))
+
+def test_non_rectangular(tmp_path): _fails(_write(tmp_path, "#####\n#S.G#\n###\n"), "line 3", "rectangular")
+def test_unknown_character(tmp_path): _fails(_write(tmp_path, "#####\n#S.G#\n#.x.#\n#####"), "line 3, column 3", "'x'")
+def test_no_start(tmp_path): _fails(_write(tmp_path, "#####\n#..G#\n#####"), "exactly one start", "none found")
+def test_two_starts(tmp_path): _fails(_write(tmp_path, "#####\n#S.G#\n#S..#\n#####"), "line 2 column 2, line 3 column 2")
+def test_unreachable_reward(tmp_path): _fails(_write(tmp_path, "######\n#S.#G#\n######"), "line 2, column 5", "no path")
+def test_door_without_key(tmp_path): _fails(_write(tmp_path, "######\n#S.DG#\n######"), "line 2, column 4", "no key")
+
+def test_json_names_a_cell_that_is_not_a_door(tmp_path):
+    p = _write(tmp_path, "######\n#SrDG#\n######", '{"default_correct_keys": {"1,2": "red"}}')
+    with pytest.raises(LayoutError) as e: load_layout(p)
+    assert str(tmp_path/"room.json") in str(e.value) and "default_correct_keys['1,2']" in str(e.value)
+
+def test_malformed_json(tmp_path):
+    p = _write(tmp_path, "######\n#SrDG#\n######", '{"key_pairs": [}')
+    with pytest.raises(LayoutError, match=r"room\.json: line 1, column 16: malformed JSON"): load_layout(p)
+
+def test_malformed_json_after_separator_names_the_file_line(tmp_path):
+    p = _write(tmp_path, "######\n#SrDG#\n######\n---\n{\n  \"reward_values\": {\"1,4\": 2,}\n}")
+    with pytest.raises(LayoutError, match=r"room\.txt: line 6, column \d+: malformed JSON"): load_layout(p)
+
+def test_unknown_obs_mode():
+    with pytest.raises(ValueError, match="obs_mode 'rgb' is not one of symbolic, symbolic_minimal, pixels, both"):
+        GridWorldEnv("quickstart", obs_mode="rgb")
+
+@pytest.mark.parametrize("mode", ["symbolic", "symbolic_minimal"])
+def test_in_place_observations_equal_a_fresh_write(mode):
+    "Observations are updated in place for speed; along an oracle episode (keys, doors, rewards) plus random play,"
+    "they must equal the observation written from scratch for the same state."
+    from midt.envs.oracle import solve
+    env = GridWorldEnv("posner", obs_mode=mode, max_steps=300)
+    obs, _ = env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    actions = list(solve("posner").actions[:-1]) + rng.integers(0, 4, 200).tolist()
+    write = env._write_symbolic if mode == "symbolic" else env._write_minimal
+    for a in actions:
+        obs, _, term, trunc, _ = env.step(a)
+        fresh = np.empty_like(obs); write(fresh, env._state)
+        assert np.array_equal(obs, fresh)
+        if term or trunc: obs, _ = env.reset()
