@@ -6,7 +6,7 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/02_init.ipynb #798ea1cf
+# %% ../nbs/02_init.ipynb #0512deb3
 from .envs.gridworld import register_envs as _register_envs
 
 _register_envs()
