@@ -102,7 +102,8 @@ def main():
                             state_dim=STATE_DIM, action_dim=A)
         midt = DecisionTransformer(cfg, s["K"])
         batch = example_inputs(midt, batch=s["B"], pad=0)
-        models = {"midt": midt, "reference (nn.TransformerEncoder)": Reference(s["d"], s["L"], s["H"], s["K"])}
+        models = {"midt": midt, "midt, dropout 0": DecisionTransformer(cfg.model_copy(update={"dropout": 0.0}), s["K"]),
+                  "reference (nn.TransformerEncoder)": Reference(s["d"], s["L"], s["H"], s["K"])}
         tl = transformer_lens_stack(s["d"], s["L"], s["H"], s["K"])
         if tl is not None: models["TransformerLens HookedTransformer"] = tl
         res = {k: [] for k in models}
@@ -119,7 +120,9 @@ def main():
             print(f"  {k:36s} {m:8.1f} ms  {m / ref:5.2f}x reference  {flops_per_step(s['d'], s['L'], s['K'], s['B']) / m / 1e6:6.1f} GFLOP/s")
         if tl is None: print("  TransformerLens                      not installed (pip install transformer_lens) -- not measured")
         else:
-            print(f"  midt / TransformerLens               {statistics.median(res['midt']) / statistics.median(res['TransformerLens HookedTransformer']):5.2f}x")
+            tlm = statistics.median(res["TransformerLens HookedTransformer"])
+            print(f"  midt dropout 0 / TransformerLens     {statistics.median(res['midt, dropout 0']) / tlm:5.2f}x   (TransformerLens has no dropout)")
+            print(f"  midt dropout 0.1 / TransformerLens   {statistics.median(res['midt']) / tlm:5.2f}x")
         pm, cm = statistics.median(plain), statistics.median(cached)
         print(f"  forward {pm:.1f} ms, run_with_cache (all {len(midt.hook_dict)} hooks) {cm:.1f} ms: {cm / pm:.2f}x")
 
