@@ -2,6 +2,7 @@
 import subprocess, sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -56,6 +57,13 @@ def test_bc_baseline_ignores_the_return(recorded, tmp_path):
     x = example_inputs(m, batch=2)
     with torch.no_grad():
         assert torch.equal(m(**x), m(**{**x, "returns_to_go": x["returns_to_go"] + 5.0}))
+
+def test_rollouts_during_training_are_logged(recorded, tmp_path):
+    cfg = DTTrainConfig(data_path=str(recorded), **{**TCFG, "max_steps": 50, "eval_target_returns": [0.9, -1.0], "eval_episodes": 3})
+    res = train_dt(cfg, MCFG, output_dir=str(tmp_path), progress=False)
+    h = res.history[-1]
+    assert np.isfinite(h["return_at_0.9"]) and np.isfinite(h["return_at_-1"])
+    assert -0.11 * 30 - 1e-6 <= h["return_at_0.9"] <= 0.91 + 1e-6         # within what the quick-start layout allows
 
 def test_nan_loss_stops_with_the_step(recorded, tmp_path):
     cfg = DTTrainConfig(data_path=str(recorded), **{**TCFG, "learning_rate": 1e12, "gradient_clip": 1e12})
