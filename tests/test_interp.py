@@ -75,3 +75,48 @@ def test_probing_ground_truth_latents(rtg_toy):
     ds, _ = _full_windows(data)
     res = ProbingExperiment(model).probe_all_layers(ds, target="latent:answer", num_samples=1000)
     assert max(r["score"] for r in res) > 0.95 and res[0]["metric"] == "accuracy"
+
+# ---- the CLI on a real gridworld DT ------------------------------------------------------------------------------
+
+import json, subprocess, sys
+
+@pytest.fixture(scope="module")
+def gridworld_dt(tmp_path_factory):
+    from midt.agents.dqn_trainer import train_dqn
+    from midt.training.trainer import train_dt
+    from midt.utils.config import DQNConfig, DTModelConfig, DTTrainConfig
+    out = tmp_path_factory.mktemp("grid")
+    dqn = train_dqn(DQNConfig(env_layout_path="quickstart", obs_mode="symbolic_minimal", max_episode_steps=30, n_envs=2,
+                              total_timesteps=2000, learning_starts=200, net_arch=[32], progress_bar=False, device="cpu",
+                              seed=0), output_dir=str(out/"dqn"))
+    dt = train_dt(DTTrainConfig(data_path=str(dqn.data_path), context_length=5, max_steps=100, warmup_steps=10,
+                                eval_every=100, save_every=100, device="cpu"),
+                  DTModelConfig(embed_dim=32, num_layers=2, num_heads=2, max_timestep=32), output_dir=str(out/"dt"), progress=False)
+    return dt.best_path, dqn.data_path
+
+def _run_interp(*args):
+    return subprocess.run([sys.executable, "-m", "midt.scripts.run_interp", *map(str, args)], capture_output=True, text=True, timeout=300)
+
+def test_run_interp_writes_json_and_plots(gridworld_dt, tmp_path):
+    ckpt, data = gridworld_dt
+    r = _run_interp("--checkpoint", ckpt, "--data-path", data, "--run-attention", "--run-probing", "--probe-target", "action",
+                    "--probe-target", "agent_pos", "--num-samples", "400", "--output-dir", tmp_path)
+    assert r.returncode == 0, r.stderr
+    heads = json.loads((tmp_path/"attention_heads.json").read_text())
+    assert len(heads) == 4 and all(abs(h["mass_rtg"] + h["mass_state"] + h["mass_action"] - 1) < 1e-4 for h in heads)
+    probe = json.loads((tmp_path/"probe_agent_pos.json").read_text())
+    assert max(p["score"] for p in probe) > 0.9             # the agent's position is in the symbolic observation
+    for f in ["attention_modality.png", "attention_pattern_L0.png", "attention_pattern_L1.png", "probe_action.png"]:
+        assert (tmp_path/f).stat().st_size > 5000, f
+
+def test_run_interp_bad_input(gridworld_dt, tmp_path):
+    ckpt, data = gridworld_dt
+    r = _run_interp("--checkpoint", ckpt, "--data-path", data, "--run-probing", "--probe-target", "colour", "--output-dir", tmp_path)
+    assert r.returncode == 2 and "unknown probe target 'colour'; valid: action, rtg, timestep" in r.stderr
+    r = _run_interp("--checkpoint", ckpt, "--data-path", data, "--run-probing", "--modality", "reward", "--output-dir", tmp_path)
+    assert r.returncode == 2 and "not one of rtg, state, action" in r.stderr
+    from midt.testing import toy_data
+    other = toy_data("rtg", n_episodes=5, path=tmp_path/"toy.h5")                     # state size 4, not the gridworld's
+    r = _run_interp("--checkpoint", ckpt, "--data-path", other.path, "--run-attention", "--output-dir", tmp_path)
+    assert r.returncode == 2 and "expects state_dim" in r.stderr
+    assert not list(tmp_path.glob("*.json"))
