@@ -110,6 +110,18 @@ def test_run_interp_writes_json_and_plots(gridworld_dt, tmp_path):
     for f in ["attention_modality.png", "attention_pattern_L0.png", "attention_pattern_L1.png", "probe_action.png"]:
         assert (tmp_path/f).stat().st_size > 5000, f
 
+def test_run_interp_patching(gridworld_dt, tmp_path):
+    ckpt, data = gridworld_dt
+    r = _run_interp("--checkpoint", ckpt, "--data-path", data, "--run-patching", "--num-samples", "300", "--output-dir", tmp_path)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path/"patching.json").read_text())
+    assert set(res["points"]) == {"resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"}
+    eff = np.array(res["points"]["resid_pre"]["effect"])                    # [layers, 15 tokens]
+    assert eff.shape == (2, 15) and np.isfinite(eff).all()
+    assert np.abs(eff[0, 1::3]).max() < 1e-5                               # states are the same in both runs: no effect
+    assert np.array(res["heads"]).shape == (2, 2)
+    assert (tmp_path/"patching.png").stat().st_size > 10_000
+
 def test_run_interp_bad_input(gridworld_dt, tmp_path):
     ckpt, data = gridworld_dt
     r = _run_interp("--checkpoint", ckpt, "--data-path", data, "--run-probing", "--probe-target", "colour", "--output-dir", tmp_path)
