@@ -33,8 +33,10 @@ class Actor:
 
 class DTActor(Actor):
     "A trained Decision Transformer (or the return-blind BC baseline), as trained: normalisation, rtg_scale, context."
-    def __init__(self, model: DecisionTransformer, device: str | None = None):
-        info = getattr(model, "checkpoint_info", {})
+    def __init__(self, model: DecisionTransformer, device: str | None = None,
+                 state_mean=None, state_std=None, rtg_scale: float | None = None): # default: the checkpoint's
+        info = {**getattr(model, "checkpoint_info", {}),
+                **{k: v for k, v in {"state_mean": state_mean, "state_std": state_std, "rtg_scale": rtg_scale}.items() if v is not None}}
         self.model = model.eval()
         self.device = device or next(model.parameters()).device
         self.context_length, self.max_timestep = model.context_length, model.cfg.max_timestep
@@ -139,7 +141,6 @@ def _rollout_batch(actor, env_config, jobs, seed, greedy, temperature, optimum) 
     ret, length = np.zeros(n), np.zeros(n, np.int64)
     done, term, infos = np.zeros(n, bool), np.zeros(n, bool), [None] * n
     acts = [[] for _ in range(n)]
-    t = 0
     while not done.all():
         live = np.flatnonzero(~done)
         ctx = {"states": states[live], "actions": actions[live], "returns_to_go": rtg[live],
@@ -162,7 +163,6 @@ def _rollout_batch(actor, env_config, jobs, seed, greedy, temperature, optimum) 
             states[e, -1] = actor.normalize(o[None])[0]; actions[e, -1] = A
             rtg[e, -1, 0] = togo[e] / actor.rtg_scale
             tsteps[e, -1] = min(length[e], actor.max_timestep); mask[e, -1] = 1
-        t += 1
     return [Episode(tgt, j, seed + j, float(ret[e]), int(length[e]), bool(term[e]), _success(term[e], infos[e]),
                     None if not optimum else float(ret[e] / optimum), acts[e]) for e, (tgt, _, j) in enumerate(jobs)]
 
