@@ -14,7 +14,7 @@ from .data.storage import TransitionData, TransitionWriter, load_transitions
 from .data.trajectory import Trajectory
 
 # %% auto #0
-__all__ = ['TOY_TASKS', 'toy_data', 'train_toy_dt', 'quickstart_run']
+__all__ = ['TOY_TASKS', 'toy_data', 'train_toy_dt', 'pipeline_run', 'quickstart_run']
 
 # %% ../nbs/90_testing.ipynb #612274b9
 TOY_TASKS = ("rtg", "first_state")
@@ -58,14 +58,21 @@ def train_toy_dt(task: str = "rtg", steps: int = 300, num_layers: int = 1, num_h
     return load_model_from_checkpoint(res.last_path), data
 
 # %% ../nbs/90_testing.ipynb #46ad1f52
-def quickstart_run(output_dir: str | Path | None = None) -> dict:
-    "The quick-start pipeline's run (trained on first use): paths of its data, checkpoint and metrics."
+def pipeline_run(config: str = "quickstart", output_dir: str | Path | None = None) -> dict:
+    "The run of `configs/<config>.yaml` (trained on first use; finished stages are skipped): paths of its data, checkpoint, metrics."
     import midt
     from midt.scripts.pipeline import run_pipeline
     from midt.utils.config import PipelineConfig, load_config
     repo = Path(midt.__file__).resolve().parent.parent
-    cfg = load_config(repo/"configs"/"quickstart.yaml", PipelineConfig)
+    path = repo/"configs"/f"{config}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; configs: {', '.join(sorted(p.stem for p in path.parent.glob('*.yaml')))}")
+    cfg = load_config(path, PipelineConfig)
     out = Path(output_dir or repo/"outputs")
     metrics = run_pipeline(cfg, str(out))
     return {"run": out/cfg.run_name, "data_path": Path(metrics["data"]["data_path"]),
             "checkpoint": Path(metrics["dt"]["checkpoint"]), "metrics": metrics}
+
+def quickstart_run(output_dir: str | Path | None = None) -> dict:
+    "The quick-start pipeline's run: `pipeline_run(\"quickstart\")`."
+    return pipeline_run("quickstart", output_dir)

@@ -333,6 +333,20 @@ class GridWorldEnv(gym.Env):
         info = self.latents(); info["collided"] = collided
         return self._obs(prev), float(reward), terminated, truncated, info
 
+    @property
+    def state(self) -> State:
+        "The full dynamic state (read-only: change it with `set_state`)."
+        return self._state
+
+    def set_state(self, state: State):
+        "Put the env in `state` (a counterfactual: e.g. another held key); returns its observation, written fresh."
+        s = State(*(int(v) for v in state))
+        if not 0 <= s.pos < self.dynamics.n_cells or self.layout.walls.flat[s.pos]:
+            raise ValueError(f"state.pos {s.pos} is a wall or outside the grid of {self.layout.source}")
+        if s.held not in (0, 1, 2): raise ValueError(f"state.held {s.held} is not 0 (none), 1 (red) or 2 (blue)")
+        self._state = s
+        return self._obs()
+
     def frame(self, px: int | None = None) -> np.ndarray:
         "RGB image [H * px (+ px for the cue band), W * px, 3] of the current state."
         px = px or self.render_cell

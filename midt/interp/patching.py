@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -16,7 +17,7 @@ from ..models.decision_transformer import DecisionTransformer, token_labels
 from ..models.hooks import hook_name
 
 # %% auto #0
-__all__ = ['POINTS', 'logit_diff_metric', 'ActivationPatcher', 'rtg_counterfactual', 'plot_patching_heatmap']
+__all__ = ['POINTS', 'logit_diff_metric', 'ActivationPatcher', 'PatchingResult', 'rtg_counterfactual', 'plot_patching_heatmap']
 
 # %% ../../nbs/73_interp.patching.ipynb #c757c0ba
 POINTS = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
@@ -78,7 +79,8 @@ class ActivationPatcher:
 
     @torch.no_grad()
     def compute_patching_effect(self, clean_inputs: dict, patch_inputs: dict, metric_fn: Callable | None = None,
-                                point: str = "resid_post", layers: list[int] | None = None, normalize: bool = True) -> Tensor:
+                                point: str = "resid_post", layers: list[int] | None = None, normalize: bool = True,
+                                return_raw: bool = False) -> Tensor | PatchingResult:
         "Effect of patching each (layer, position) alone: [layers, positions] (batched: one forward per layer and chunk)."
         c, p = self._inputs(clean_inputs, patch_inputs)
         layers = list(range(self.n_layers)) if layers is None else layers
@@ -102,6 +104,7 @@ class ActivationPatcher:
                 act[ar, pos_idx] = src[b_idx, pos_idx]
                 logits = self._continue(l, point, act, ccache, b_idx, c["attention_mask"][b_idx])
                 out[li, pos_idx, b_idx] = self._metric(_rows(metric_fn, b_idx), logits).cpu()
+        if return_raw: return PatchingResult(out, m_clean.cpu(), m_patch.cpu())
         if not normalize: return out.mean(-1)
         return _normalized(out, m_clean, m_patch)                                    # [layers, positions]
 
@@ -120,11 +123,13 @@ class ActivationPatcher:
 
     @torch.no_grad()
     def head_patching_effect(self, clean_inputs: dict, patch_inputs: dict, metric_fn: Callable | None = None,
-                             by_position: bool = False) -> Tensor:
-        "Effect of patching each head's output (`hook_z`) at all positions [layers, heads], or per position [layers, heads, T]."
+                             by_position: bool = False, return_raw: bool = False, component: str = "z") -> Tensor | PatchingResult:
+        """Effect of patching each head's output (`component="z"`, `hook_z`) at all positions [layers, heads], or per
+        position [layers, heads, T]; `component` "q", "k" or "v" patches the head's query, key or value instead."""
         c, p = self._inputs(clean_inputs, patch_inputs)
+        if component not in ("z", "q", "k", "v"): raise ValueError(f"component {component!r} is not one of z, q, k, v")
         B, T, H = c["actions"].shape[0], self.T, self.n_heads
-        names = [f"blocks.{l}.attn.hook_z" for l in range(self.n_layers)]
+        names = [f"blocks.{l}.attn.hook_{component}" for l in range(self.n_layers)]
         patch_logits, cache = self.model.run_with_cache(**p, names_filter=names)
         clean_logits = self.model(**c)
         if metric_fn is None:
@@ -145,12 +150,13 @@ class ActivationPatcher:
                 m = self._metric(_rows(metric_fn, b_idx),
                                  self.model.run_with_hooks(**{k: v[b_idx] for k, v in c.items()}, fwd_hooks=[(name, hook)]))
                 out[l, torch.tensor(ci), b_idx] = m.cpu()
-        effect = _normalized(out, m_clean, m_patch)
-        return effect.reshape(self.n_layers, H, T) if by_position else effect
+        if by_position: out = out.reshape(self.n_layers, H, T, B)
+        if return_raw: return PatchingResult(out, m_clean.cpu(), m_patch.cpu())
+        return _normalized(out, m_clean, m_patch)
 
     # ---- attribution patching ---------------------------------------------------------------------------------
     def attribution_patching(self, clean_inputs: dict, patch_inputs: dict, metric_fn: Callable | None = None,
-                             point: str = "resid_post") -> Tensor:
+                             point: str = "resid_post", return_raw: bool = False) -> Tensor | PatchingResult:
         "Gradient approximation of `compute_patching_effect` (normalised, [layers, positions]): 2 forwards + 1 backward."
         c, p = self._inputs(clean_inputs, patch_inputs)
         for l in range(self.n_layers): self._check(l, point)
@@ -168,8 +174,70 @@ class ActivationPatcher:
             logits = self.model.run_with_hooks(**c, fwd_hooks=[(lambda n: n in names, keep)])
             self._metric(metric_fn, logits).sum().backward()
         self.model.zero_grad(set_to_none=True)
-        out = torch.stack([((pcache[n] - acts[n].detach()) * acts[n].grad).sum(-1) for n in names])   # [layers, B, T]
-        return (out.mean(1) / (m_patch - m_clean).mean()).detach().cpu()
+        out = torch.stack([((pcache[n] - acts[n].detach()) * acts[n].grad).sum(-1) for n in names]).detach()  # [layers, B, T]
+        if return_raw: return PatchingResult((m_clean[None, :, None] + out).permute(0, 2, 1).cpu(), m_clean.cpu(), m_patch.cpu())
+        return (out.mean(1) / (m_patch - m_clean).mean()).cpu()
+
+    # ---- path patching ----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def path_patching(self, clean_inputs: dict, patch_inputs: dict, sender: tuple[int, int],
+                      metric_fn: Callable | None = None, return_raw: bool = False) -> dict:
+        """Effect of head `sender` = (layer, head) through each path: into each later head's query, key or value input,
+        and straight to the logits (through the residual stream and MLPs). The sender's output comes from the patch run
+        and every other head downstream is frozen at its clean output, so only the chosen path carries the change."""
+        c, p = self._inputs(clean_inputs, patch_inputs)
+        sl, sh = sender
+        if not (0 <= sl < self.n_layers and 0 <= sh < self.n_heads):
+            raise ValueError(f"sender {sender} is not a head: layers 0..{self.n_layers - 1}, heads 0..{self.n_heads - 1}")
+        z = lambda l: f"blocks.{l}.attn.hook_z"
+        qkv = [f"blocks.{l}.attn.hook_{x}" for l in range(sl + 1, self.n_layers) for x in "qkv"]
+        patch_logits, pcache = self.model.run_with_cache(**p, names_filter=[z(sl)])
+        clean_logits, ccache = self.model.run_with_cache(**c, names_filter=[z(l) for l in range(sl + 1, self.n_layers)])
+        if metric_fn is None:
+            metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
+        m_clean, m_patch = self._metric(metric_fn, clean_logits), self._metric(metric_fn, patch_logits)
+        def send(t, hook): t = t.clone(); t[:, :, sh] = pcache[z(sl)][:, :, sh]; return t
+        def freeze(t, hook): return ccache[hook.name]
+        got = {}
+        def grab(t, hook): got[hook.name] = t; return t
+        direct = self.model.run_with_hooks(**c, fwd_hooks=[(z(sl), send)] + [(z(l), freeze) for l in range(sl + 1, self.n_layers)]
+                                           + [(n, grab) for n in qkv])
+        raw = torch.full((self.n_layers, self.n_heads, 3, len(m_clean)), float("nan"))
+        for l in range(sl + 1, self.n_layers):
+            for h in range(self.n_heads):
+                for i, x in enumerate("qkv"):
+                    name = f"blocks.{l}.attn.hook_{x}"
+                    def receive(t, hook, name=name, h=h): t = t.clone(); t[:, :, h] = got[name][:, :, h]; return t
+                    raw[l, h, i] = self._metric(metric_fn, self.model.run_with_hooks(**c, fwd_hooks=[(name, receive)])).cpu()
+        heads, logits = PatchingResult(raw, m_clean.cpu(), m_patch.cpu()), PatchingResult(self._metric(metric_fn, direct).cpu()[None], m_clean.cpu(), m_patch.cpu())
+        if return_raw: return {"heads": heads, "logits": logits}
+        return {"heads": heads.effect, "logits": float(logits.effect[0])}
+
+@dataclass
+class PatchingResult:
+    "Per-example metrics of a sweep, `raw` [..., B] (patched) with `clean` and `patch` [B]: the effect, and its CI over examples."
+    raw: Tensor
+    clean: Tensor
+    patch: Tensor
+
+    @property
+    def effect(self) -> Tensor:
+        "The normalised effect (ratio of means), as `compute_patching_effect` returns it."
+        return _normalized(self.raw, self.clean, self.patch)
+
+    def bootstrap(self, n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> tuple[Tensor, Tensor]:
+        "Percentile bootstrap interval (low, high) of `effect`, resampling the examples (the pairs) with replacement."
+        B = self.raw.shape[-1]
+        g = torch.Generator().manual_seed(seed)
+        W = torch.zeros(n_boot, B, dtype=torch.float64)
+        W.scatter_add_(1, torch.randint(B, (n_boot, B), generator=g), torch.ones(n_boot, B, dtype=torch.float64))
+        W /= B                                                                       # resampling weights [n_boot, B]
+        clean, gap = W @ self.clean.double(), W @ (self.patch - self.clean).double()
+        boot = (torch.nan_to_num(self.raw.double()) @ W.T - clean) / gap             # [..., n_boot]
+        q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
+        lo, hi = torch.quantile(boot, q, dim=-1)
+        nan = self.raw.isnan().any(-1)
+        return lo.float().masked_fill(nan, float("nan")), hi.float().masked_fill(nan, float("nan"))
 
 def _normalized(out: Tensor, m_clean: Tensor, m_patch: Tensor) -> Tensor:
     "(mean patched metric − mean clean) / (mean patch − mean clean): the ratio of means, robust to rows whose own gap is ~0."
