@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .cache import model_inputs
@@ -87,7 +88,8 @@ class ActivationPatcher:
         for l in layers: self._check(l, point)
         B, T = c["actions"].shape[0], self.T
         names = [hook_name(point, l) for l in layers]
-        need = {hook_name(q, l) for l in layers for q in ("resid_pre", "resid_mid")} | set(names)
+        need = ({hook_name(q, l) for l in layers for q in ("resid_pre", "resid_mid")} | set(names)
+                | {f"blocks.{l}.attn.hook_{x}" for l in range(min(layers), self.n_layers) for x in "kv"})
         patch_logits, cache = self.model.run_with_cache(**p, names_filter=names)
         clean_logits, ccache = self.model.run_with_cache(**c, names_filter=need)   # the clean prefix, computed once
         if metric_fn is None:
@@ -96,30 +98,39 @@ class ActivationPatcher:
         out = torch.zeros(len(layers), T, B)
         for li, (l, name) in enumerate(zip(layers, names)):
             src, base = cache[name], ccache[name]                                    # [B, T, d]
-            rows = [(pos, b) for pos in range(T) for b in range(B)]
-            for s in range(0, len(rows), self.batch_size):
-                chunk = rows[s:s + self.batch_size]
-                pos_idx = torch.tensor([r[0] for r in chunk]); b_idx = torch.tensor([r[1] for r in chunk])
-                act = base[b_idx].clone(); ar = torch.arange(len(pos_idx))
-                act[ar, pos_idx] = src[b_idx, pos_idx]
-                logits = self._continue(l, point, act, ccache, b_idx, c["attention_mask"][b_idx])
+            pos_all, b_all = torch.arange(T).repeat_interleave(B), torch.arange(B).repeat(T)   # rows by position
+            step = min(self.batch_size, max(B, -(-B * T // 8)))        # at least ~8 chunks: later chunks start later
+            for s in range(0, B * T, step):
+                pos_idx, b_idx = pos_all[s:s + step], b_all[s:s + step]
+                t0 = int(pos_idx[0])                                   # positions before t0 keep their clean values
+                act = base[b_idx, t0:].clone()
+                act[torch.arange(len(pos_idx)), pos_idx - t0] = src[b_idx, pos_idx]
+                logits = self._continue(l, point, act, ccache, b_idx, c["attention_mask"][b_idx], t0, clean_logits)
                 out[li, pos_idx, b_idx] = self._metric(_rows(metric_fn, b_idx), logits).cpu()
         if return_raw: return PatchingResult(out, m_clean.cpu(), m_patch.cpu())
         if not normalize: return out.mean(-1)
         return _normalized(out, m_clean, m_patch)                                    # [layers, positions]
 
-    def _continue(self, layer: int, point: str, act: Tensor, clean_cache, b_idx: Tensor, attention_mask: Tensor) -> Tensor:
-        "Finish the forward pass from `act` at (`layer`, `point`); earlier layers are the clean run's (cached)."
+    def _continue(self, layer: int, point: str, act: Tensor, clean_cache, b_idx: Tensor, attention_mask: Tensor,
+                  t0: int, clean_logits: Tensor) -> Tensor:
+        """Finish the forward pass from `act` = (`layer`, `point`) at positions t0.. (every patch is at t0 or later).
+        Causality: earlier positions keep the clean run's values, so only the suffix is computed; its attention reads
+        the clean run's cached keys and values for the prefix. Returns the logits at every state token."""
         from midt.models.gpt import attention_mask_matrix
         m = self.model
-        mask = attention_mask_matrix(attention_mask.repeat_interleave(3, dim=1), self.T, act.device)
+        mask = attention_mask_matrix(attention_mask.repeat_interleave(3, dim=1), self.T, act.device)[:, :, t0:]
         block = m.blocks[layer]
-        if point == "attn_out": act = clean_cache[hook_name("resid_pre", layer)][b_idx] + act; point = "resid_mid"
-        if point == "resid_mid": act = block.hook_resid_post(act + block.hook_mlp_out(block.mlp(block.ln2(act)))); point = "resid_post"
-        if point == "mlp_out": act = block.hook_resid_post(clean_cache[hook_name("resid_mid", layer)][b_idx] + act); point = "resid_post"
+        if point == "attn_out": act = clean_cache[hook_name("resid_pre", layer)][b_idx, t0:] + act; point = "resid_mid"
+        if point == "resid_mid": act = act + block.mlp(block.ln2(act)); point = "resid_post"
+        if point == "mlp_out": act = clean_cache[hook_name("resid_mid", layer)][b_idx, t0:] + act; point = "resid_post"
         start = layer if point == "resid_pre" else layer + 1
-        for blk in m.blocks[start:]: act = blk(act, mask)
-        return m.hook_action_logits(m.unembed(m.ln_final(act)[:, 1::3]))
+        for l in range(start, self.n_layers):
+            act = _suffix_block(m.blocks[l], act, clean_cache[f"blocks.{l}.attn.hook_k"][b_idx, :t0],
+                                clean_cache[f"blocks.{l}.attn.hook_v"][b_idx, :t0], mask)
+        first = -(-(t0 - 1) // 3)                                      # first state token (3i + 1) at or after t0
+        logits = clean_logits[b_idx].clone()
+        logits[:, first:] = m.unembed(m.ln_final(act[:, 3 * first + 1 - t0::3]))
+        return logits
 
     @torch.no_grad()
     def head_patching_effect(self, clean_inputs: dict, patch_inputs: dict, metric_fn: Callable | None = None,
@@ -163,18 +174,17 @@ class ActivationPatcher:
         names = [hook_name(point, l) for l in range(self.n_layers)]
         with torch.no_grad():
             patch_logits, pcache = self.model.run_with_cache(**p, names_filter=names)
-            clean_logits = self.model(**c)
-        if metric_fn is None:
-            metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
-        m_clean, m_patch = self._metric(metric_fn, clean_logits), self._metric(metric_fn, patch_logits)
         acts = {}
-        def keep(t, hook):
-            t.retain_grad(); acts[hook.name] = t; return t
+        def keep(t, hook): acts[hook.name] = t; return t
         with torch.enable_grad():
             logits = self.model.run_with_hooks(**c, fwd_hooks=[(lambda n: n in names, keep)])
-            self._metric(metric_fn, logits).sum().backward()
-        self.model.zero_grad(set_to_none=True)
-        out = torch.stack([((pcache[n] - acts[n].detach()) * acts[n].grad).sum(-1) for n in names]).detach()  # [layers, B, T]
+            clean_logits = logits.detach()
+            if metric_fn is None:
+                metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
+            m = self._metric(metric_fn, logits)
+            grads = torch.autograd.grad(m.sum(), [acts[n] for n in names])     # activations only, no weight gradients
+        m_clean, m_patch = m.detach(), self._metric(metric_fn, patch_logits)
+        out = torch.stack([((pcache[n] - acts[n].detach()) * g).sum(-1) for n, g in zip(names, grads)])  # [layers, B, T]
         if return_raw: return PatchingResult((m_clean[None, :, None] + out).permute(0, 2, 1).cpu(), m_clean.cpu(), m_patch.cpu())
         return (out.mean(1) / (m_patch - m_clean).mean()).cpu()
 
@@ -238,6 +248,16 @@ class PatchingResult:
         lo, hi = torch.quantile(boot, q, dim=-1)
         nan = self.raw.isnan().any(-1)
         return lo.float().masked_fill(nan, float("nan")), hi.float().masked_fill(nan, float("nan"))
+
+def _suffix_block(blk, x: Tensor, k_prefix: Tensor, v_prefix: Tensor, mask: Tensor) -> Tensor:
+    """`blk` (eval mode, no hooks) on the positions t0.. of its input, `x` [n, S, d]; the keys and values of positions
+    ..t0 are given ([n, t0, heads, d_head]). The block's own arithmetic, as in `TransformerBlock.forward`."""
+    a, (n, S, d) = blk.attn, x.shape
+    q, k, v = a.W_QKV(blk.ln1(x)).view(n, S, 3, a.n_heads, a.d_head).unbind(2)
+    k, v = torch.cat([k_prefix, k], 1), torch.cat([v_prefix, v], 1)
+    z = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask)
+    x = x + a.W_O(z.transpose(1, 2).reshape(n, S, d))
+    return x + blk.mlp(blk.ln2(x))
 
 def _normalized(out: Tensor, m_clean: Tensor, m_patch: Tensor) -> Tensor:
     "(mean patched metric − mean clean) / (mean patch − mean clean): the ratio of means, robust to rows whose own gap is ~0."
