@@ -1,6 +1,7 @@
 "The README's main command, end to end: every stage on a tiny config, skipping on rerun, bad configs."
 import json, subprocess, sys
 
+import pytest
 import yaml
 
 TINY = {"run_name": "tiny", "seed": 1,
@@ -9,29 +10,67 @@ TINY = {"run_name": "tiny", "seed": 1,
                 "extra_episodes": 3, "extra_epsilons": [0.0, 1.0], "progress_bar": False, "device": "cpu"},
         "model": {"embed_dim": 32, "num_layers": 1, "num_heads": 2, "max_timestep": 32},
         "dt": {"context_length": 5, "max_steps": 100, "warmup_steps": 10, "eval_every": 50, "save_every": 50, "device": "cpu"},
-        "eval": {"num_episodes": 3, "calibration_points": 3}}
+        "eval": {"num_episodes": 3, "calibration_points": 3},
+        "interp": {"num_samples": 64, "patching_samples": 16, "probe_targets": ["action", "rtg", "held_key"]}}
 
 def _pipeline(repo, *args):
     return subprocess.run([sys.executable, "-m", "midt.scripts.pipeline", *map(str, args)], capture_output=True, text=True,
                           cwd=repo, timeout=600)
 
-def test_every_stage_then_a_rerun_skips_them(repo, tmp_path):
+def test_every_stage_for_two_seeds_then_a_rerun_skips_them(repo, tmp_path):
     cfg = tmp_path/"tiny.yaml"; cfg.write_text(yaml.safe_dump(TINY))
-    r = _pipeline(repo, "--config", cfg, "--output-dir", tmp_path)
-    assert r.returncode == 0, r.stderr
+    r = _pipeline(repo, "--config", cfg, "--output-dir", tmp_path, "--seeds", 1, 2)
+    assert r.returncode == 0, r.stderr[-3000:]
     run = tmp_path/"tiny"
     m = json.loads((run/"metrics.json").read_text())
     assert m["seed"] == 1 and abs(m["environment"]["optimal_return"] - 0.91) < 1e-9   # the quick-start optimum
     assert m["data"]["transitions"] >= 2000 and (run/"data/data/transitions.h5").exists()
-    assert (run/"dt/checkpoints/best.pt").exists() and m["dt"]["history"][-1]["step"] == 100
+    assert sorted(m["seeds"]) == ["1", "2"]
+    for base in (run, run/"seed_2"):                                      # the run's own seed, then the extra one
+        assert (base/"dt/checkpoints/best.pt").exists()
+        for f in ["eval/calibration.ipynb", "eval/calibration.png", "eval/episode.gif", "analysis/attention/attention.ipynb",
+                  "analysis/attention/attention_modality.png", "analysis/probing/probing.ipynb", "analysis/probing/probe_rtg.png",
+                  "analysis/patching/patching.ipynb", "analysis/patching/patching.png"]:
+            assert (base/f).stat().st_size > 1000, base/f
+    assert m["dt"]["history"][-1]["step"] == 100 and m["dt"] == m["seeds"]["1"]["dt"] != m["seeds"]["2"]["dt"]
     cal = m["evaluation"]["calibration"]
     assert len(cal["targets"]) == 3 and -1 <= cal["spearman_rho"] <= 1
-    for f in ["environment/env_report.ipynb", "environment/env_report.png", "eval/calibration.png", "eval/episode.gif"]:
-        assert (run/f).stat().st_size > 1000, f
+    an = m["seeds"]["2"]["analysis"]
+    assert an["probing"]["findings"]["probing: held_key best at"].startswith("L0")   # every requested target was probed
+    assert 0 <= an["patching"]["pairs"] <= 16 and set(an["patching"]["attribution_r"]) == {"resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"}
+    html = (run/"report.html").read_text()
+    assert "Which findings hold across seeds" in html and "seed 2" in html and "data:image/png;base64" in html
+    assert (run/"report.ipynb").exists() and not (run/".report").exists()
     assert not list(run.rglob(".*partial*")) and not list(run.rglob("*.tmp"))
-    r2 = _pipeline(repo, "--config", cfg, "--output-dir", tmp_path)
-    assert r2.returncode == 0 and r2.stdout.count("up to date, skipped") == 4
-    assert json.loads((run/"metrics.json").read_text())["evaluation"] == m["evaluation"]
+    r2 = _pipeline(repo, "--config", cfg, "--output-dir", tmp_path, "--seeds", 1, 2)
+    assert r2.returncode == 0 and r2.stdout.count("up to date, skipped") == 2 + 2 * 3, r2.stdout
+    assert json.loads((run/"metrics.json").read_text())["seeds"] == m["seeds"]
+
+def test_an_interrupted_run_resumes_at_the_stage_that_did_not_finish(repo, tmp_path):
+    import signal, time
+    cfg = tmp_path/"tiny.yaml"; cfg.write_text(yaml.safe_dump({**TINY, "dt": {**TINY["dt"], "max_steps": 3000}}))
+    p = subprocess.Popen([sys.executable, "-m", "midt.scripts.pipeline", "--config", str(cfg), "--output-dir", str(tmp_path),
+                          "--stages", "environment", "data", "dt"], cwd=repo, stdout=subprocess.PIPE, text=True)
+    for line in p.stdout:                                                 # kill it once the DT has started training
+        if line.startswith("[midt] dt:"): time.sleep(2); p.send_signal(signal.SIGKILL); break
+    p.wait(timeout=60)
+    run = tmp_path/"tiny"
+    assert (run/"data/stage.json").exists() and not (run/"dt/stage.json").exists()
+    cfg.write_text(yaml.safe_dump(TINY))                                  # the same data; a shorter DT this time
+    r = _pipeline(repo, "--config", cfg, "--output-dir", tmp_path, "--stages", "environment", "data", "dt")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "environment: up to date, skipped" in r.stdout and "data: up to date, skipped" in r.stdout
+    assert "dt: 100 steps" in r.stdout and (run/"dt/stage.json").exists()
+
+def test_bad_output_folder_and_notebook_parameters_are_refused_before_any_work(repo, tmp_path):
+    cfg = tmp_path/"tiny.yaml"; cfg.write_text(yaml.safe_dump(TINY))
+    (tmp_path/"a_file").write_text("")
+    r = _pipeline(repo, "--config", cfg, "--output-dir", tmp_path/"a_file"/"runs")
+    assert r.returncode == 2 and "a_file" in r.stderr and "is a file" in r.stderr
+    from midt.scripts.pipeline import run_notebook
+    with pytest.raises(ValueError, match="unknown parameter layuot; valid: layout, max_steps, episodes, seed, output_dir"):
+        run_notebook("env_report", tmp_path/"env", layuot="quickstart")
+    assert not (tmp_path/"env").exists()
 
 def test_pipeline_cli_rejects_a_bad_config(repo, tmp_path):
     bad = tmp_path/"bad.yaml"; bad.write_text("dqn: {env_layout_path: quickstart}\nmodel: {num_layer: 2}\n")

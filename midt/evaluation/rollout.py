@@ -191,22 +191,30 @@ def summarize(episodes: list[Episode]) -> list[dict]:
 
 # %% ../../nbs/60_evaluation.rollout.ipynb #11002a62
 def calibration_targets(data_returns: np.ndarray, n: int = 9, beyond: float = 0.25) -> list[float]:
-    "Targets spanning the data's return range and `beyond` of it on either side."
+    "n targets: n - 2 evenly over the data's return range (both ends included) and one `beyond` of it on either side (n < 4: all inside)."
     lo, hi = float(np.min(data_returns)), float(np.max(data_returns))
     span = max(hi - lo, 1e-6)
-    return [float(v) for v in np.linspace(lo - beyond * span, hi + beyond * span, n)]
+    ends = beyond > 0 and n >= 4
+    inside = np.linspace(lo, hi, n - 2 if ends else n)
+    out = [lo - beyond * span, *inside, hi + beyond * span] if ends else list(inside)
+    return [float(v) for v in out]
 
 def calibration_metrics(summary: list[dict], support: tuple[float, float]) -> dict:
-    "Spearman rho over all targets; slope and mean absolute calibration error inside the data's support; the top target."
+    """Inside the data's return range (the `support`): Spearman rho, slope, mean absolute calibration error, and success and
+    normalised return at the highest target there (the data's best return). `*_all` / `*_beyond`: over every target."""
     from scipy.stats import spearmanr
     t = np.array([s["target_return"] for s in summary]); m = np.array([s["return_mean"] for s in summary])
-    inside = (t >= support[0] - 1e-9) & (t <= support[1] + 1e-9)
-    rho = float(spearmanr(t, m).statistic) if len(t) > 2 and np.ptp(m) > 0 else float("nan")
+    inside = (t >= support[0] - 1e-6) & (t <= support[1] + 1e-6)
+    def rho(sel):   # a constant curve (e.g. greedy actions that ignore the target) has no rank correlation: 0
+        return float(spearmanr(t[sel], m[sel]).statistic) if sel.sum() > 2 and np.ptp(m[sel]) > 0 else 0.0
     slope = float(np.polyfit(t[inside], m[inside], 1)[0]) if inside.sum() >= 2 else float("nan")
-    top = summary[int(np.argmax(t))]
-    return {"spearman_rho": rho, "slope_in_support": slope,
+    top = summary[int(np.flatnonzero(inside)[np.argmax(t[inside])])] if inside.any() else summary[int(np.argmax(t))]
+    last = summary[int(np.argmax(t))]
+    return {"spearman_rho": rho(inside), "spearman_rho_all": rho(np.ones_like(inside)), "slope_in_support": slope,
             "mace_in_support": float(np.abs(m[inside] - t[inside]).mean()) if inside.any() else float("nan"),
-            "success_rate_at_top": top["success_rate"], "normalized_return_at_top": top["normalized_return"],
+            "top_target": top["target_return"], "success_rate_at_top": top["success_rate"],
+            "normalized_return_at_top": top["normalized_return"],
+            "normalized_return_beyond": last["normalized_return"], "success_rate_beyond": last["success_rate"],
             "support": [float(support[0]), float(support[1])], "targets": t.tolist()}
 
 # %% ../../nbs/60_evaluation.rollout.ipynb #ec915e97
@@ -254,11 +262,11 @@ def calibrate(
 
 # %% ../../nbs/60_evaluation.rollout.ipynb #27fa1d46
 def compare_policies(actors: dict[str, Actor], env_config: dict, target_returns: Sequence[float],
-                     num_episodes: int = 20, seed: int = 0, greedy: bool = False) -> list[dict]:
-    "Evaluate several policies on the same env seeds; one row per policy and target."
+                     num_episodes: int = 20, seed: int = 0, greedy: bool = False, temperature: float = 1.0) -> list[dict]:
+    "Evaluate several policies on the same env seeds (and sampling temperature); one row per policy and target."
     rows = []
     for name, actor in actors.items():
-        for s in summarize(rollout(actor, env_config, target_returns, num_episodes, seed, greedy)):
+        for s in summarize(rollout(actor, env_config, target_returns, num_episodes, seed, greedy, temperature)):
             rows.append({"policy": name, **s})
     return rows
 

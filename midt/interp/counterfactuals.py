@@ -198,7 +198,8 @@ def plot_top_effects(result, labels, top: int = 10, title: str = "", n_boot: int
     order = flat.argsort(descending=True)[:top].tolist()[::-1]
     idx = [np.unravel_index(i, eff.shape) for i in order]
     v = np.array([float(eff[i]) for i in idx])
-    err = np.array([[v[j] - float(lo[i]), float(hi[i]) - v[j]] for j, i in enumerate(idx)]).T
+    err = np.clip(np.array([[v[j] - float(lo[i]), float(hi[i]) - v[j]] for j, i in enumerate(idx)]).T, 0, None)  # a percentile
+    # interval need not contain the ratio-of-means estimate when few pairs carry the effect; the bar then touches its end
     if ax is None: _, ax = plt.subplots(figsize=(5.5, 0.32 * len(idx) + 1))
     ax.barh(range(len(idx)), v, xerr=err, color=["#c44e52" if x > 0 else "#4c72b0" for x in v], capsize=2)
     ax.set_yticks(range(len(idx)), [labels(i) for i in idx], fontsize=7); ax.axvline(0, color="k", lw=0.6)

@@ -18,7 +18,8 @@ from ..models.decision_transformer import DecisionTransformer, token_labels
 from ..models.hooks import hook_name
 
 # %% auto #0
-__all__ = ['POINTS', 'logit_diff_metric', 'ActivationPatcher', 'PatchingResult', 'rtg_counterfactual', 'plot_patching_heatmap']
+__all__ = ['POINTS', 'logit_diff_metric', 'action_logprob_metric', 'ActivationPatcher', 'PatchingResult', 'rtg_counterfactual',
+           'plot_patching_heatmap']
 
 # %% ../../nbs/73_interp.patching.ipynb #c757c0ba
 POINTS = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
@@ -31,6 +32,16 @@ def logit_diff_metric(action_a: Tensor | int, action_b: Tensor | int, step: int 
         a, b = A.to(lg.device).expand(len(lg)) if len(A) == 1 else A.to(lg.device), B.to(lg.device).expand(len(lg)) if len(B) == 1 else B.to(lg.device)
         return lg.gather(1, a[:, None])[:, 0] - lg.gather(1, b[:, None])[:, 0]
     metric.rows = lambda idx: logit_diff_metric(A if len(A) == 1 else A[idx], B if len(B) == 1 else B[idx], step)
+    return metric
+
+def action_logprob_metric(actions: Tensor | int, step: int = -1) -> Callable:
+    "metric(logits) = log-probability of `actions` (one per row, or one for all) at state token `step`."
+    A = torch.as_tensor(actions).long().reshape(-1)
+    def metric(logits: Tensor) -> Tensor:
+        lp = logits[:, step].float().log_softmax(-1)
+        a = A.to(lp.device).expand(len(lp)) if len(A) == 1 else A.to(lp.device)
+        return lp.gather(1, a[:, None])[:, 0]
+    metric.rows = lambda idx: action_logprob_metric(A if len(A) == 1 else A[idx], step)
     return metric
 
 class ActivationPatcher:

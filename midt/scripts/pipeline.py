@@ -19,7 +19,8 @@ from ..utils.config import ConfigError, PipelineConfig, load_config, save_config
 from ..utils.seeding import set_seed
 
 # %% auto #0
-__all__ = ['analysis_dir', 'run_notebook', 'write_json', 'Stage', 'run_pipeline', 'main']
+__all__ = ['STAGES', 'analysis_dir', 'notebook_path', 'notebook_parameters', 'check_parameters', 'run_notebook', 'export_html',
+           'check_writable', 'write_json', 'analysis_inputs', 'Stage', 'run_pipeline', 'main']
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #ff0f9971
 def analysis_dir() -> Path:
@@ -27,25 +28,70 @@ def analysis_dir() -> Path:
     import midt
     return Path(midt.__file__).resolve().parent.parent/"nbs"/"analysis"
 
+def notebook_path(name: str | Path) -> Path:
+    "An analysis notebook by name (`calibration`) or a path to any notebook; a clear error when it does not exist."
+    p = Path(name)
+    src = p if p.suffix == ".ipynb" else analysis_dir()/f"{name}.ipynb"
+    if not src.exists():
+        have = ", ".join(sorted(q.stem for q in analysis_dir().glob("*.ipynb")))
+        raise FileNotFoundError(f"{src}: notebook not found (analysis notebooks: {have})")
+    return src
+
+def notebook_parameters(name: str | Path) -> dict[str, str]:
+    "The parameters a notebook declares in its `parameters` cell: {name: default, as written}."
+    import papermill as pm
+    src = notebook_path(name)
+    params = {k: v["default"] for k, v in pm.inspect_notebook(str(src)).items()}
+    if not params: raise ValueError(f"{src}: no cell tagged 'parameters'")
+    return params
+
+def check_parameters(name: str | Path, parameters: dict) -> Path:
+    "Reject parameters the notebook does not declare (papermill would only warn), listing the valid names."
+    src = notebook_path(name)
+    valid = notebook_parameters(src)
+    unknown = sorted(set(parameters) - set(valid))
+    if unknown:
+        raise ValueError(f"{src.name}: unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                         f"valid: {', '.join(valid)}")
+    return src
+
 def run_notebook(
-    name: str,              # notebook in `analysis_dir()`, without `.ipynb`
+    name: str | Path,       # notebook in `analysis_dir()` (without `.ipynb`), or a path
     out_dir: Path,          # where the executed notebook (and what it writes) goes
     kernel_name: str = "python3", # the kernel of the current environment
-    **parameters,           # injected into the notebook's `parameters` cell
+    **parameters,           # injected into the notebook's `parameters` cell; `output_dir` is set to `out_dir`
 ) -> Path:
-    "Execute an analysis notebook with papermill into `out_dir`; the executed copy appears only when it succeeded."
+    "Execute a notebook with papermill into `out_dir`; the executed copy appears only when it succeeded."
     import papermill as pm
-    src = analysis_dir()/f"{name}.ipynb"
-    if not src.exists(): raise FileNotFoundError(f"{src}: analysis notebook not found (a source checkout of midt is needed)")
+    out_dir = Path(out_dir)
+    parameters = {**parameters, "output_dir": str(out_dir.resolve())}
+    src = check_parameters(name, parameters)
+    check_writable(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dst, tmp = out_dir/f"{name}.ipynb", out_dir/f".{name}.partial.ipynb"
+    dst, tmp = out_dir/src.name, out_dir/f".{src.stem}.partial.ipynb"
     try:
-        pm.execute_notebook(str(src), str(tmp), parameters={**parameters, "output_dir": str(out_dir.resolve())},
-                            kernel_name=kernel_name, cwd=str(out_dir), progress_bar=False)
+        pm.execute_notebook(str(src), str(tmp), parameters=parameters, kernel_name=kernel_name, cwd=str(out_dir),
+                            progress_bar=False)
     except Exception:
         print(f"papermill: {src.name} failed; the partial notebook is kept at {tmp}", file=sys.stderr); raise
     os.replace(tmp, dst)
     return dst
+
+def export_html(notebook: Path, html: Path | None = None) -> Path:
+    "An executed notebook as one self-contained HTML page (nbconvert; figures inline), written atomically."
+    import nbformat
+    from nbconvert import HTMLExporter
+    html = html or notebook.with_suffix(".html")
+    body, _ = HTMLExporter(exclude_input=True).from_notebook_node(nbformat.read(notebook, as_version=4))
+    tmp = html.with_name(f".{html.name}.tmp"); tmp.write_text(body, encoding="utf-8"); os.replace(tmp, html)
+    return html
+
+def check_writable(path: str | Path):
+    "A clear error unless `path` is, or can be made as, a writable folder (its first existing ancestor decides)."
+    p = Path(path).resolve()
+    probe = next(q for q in [p, *p.parents] if q.exists())
+    if not probe.is_dir(): raise NotADirectoryError(f"{path}: {probe} is a file, so the output folder cannot be made")
+    if not os.access(probe, os.W_OK): raise PermissionError(f"{path}: {probe} is not writable")
 
 def write_json(path: Path, obj) -> Path:
     "Write JSON atomically (a crash never leaves half a file)."
@@ -53,6 +99,21 @@ def write_json(path: Path, obj) -> Path:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=float)); os.replace(tmp, path)
     return path
+
+def analysis_inputs(checkpoint: str = "", data_path: str = ""):
+    """For the analysis notebooks: (model, data) from a checkpoint and its data file. An empty checkpoint means the
+    quick-start run's (trained on first use); an empty data path, the file the checkpoint was trained on."""
+    from midt.data.storage import load_transitions
+    from midt.training.trainer import load_model_from_checkpoint
+    if not checkpoint:
+        from midt.testing import quickstart_run
+        checkpoint = str(quickstart_run()["checkpoint"])
+    if not Path(checkpoint).exists(): raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+    model = load_model_from_checkpoint(checkpoint)
+    data_path = data_path or model.checkpoint_info.get("data_path", "")
+    if not data_path or not Path(data_path).exists():
+        raise FileNotFoundError(f"data file {data_path!r} of {checkpoint} does not exist; pass data_path")
+    return model, load_transitions(data_path)
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #471e0de8
 def _hash(*parts) -> str:
@@ -71,21 +132,28 @@ class Stage:
     def result(self) -> dict: return json.loads((self.dir/"stage.json").read_text())["result"]
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #34f86c7a
+STAGES = ("environment", "data", "dt", "evaluation", "analysis", "report")
+
 def run_pipeline(
     cfg: PipelineConfig,           # the whole run's config
     output_dir: str | None = None, # overrides `cfg.output_dir`
     force: bool = False,           # rerun stages whose outputs exist
-    stages: tuple = ("environment", "data", "dt", "evaluation"),
+    stages: tuple = STAGES,        # the stages to run (each needs the ones before it to have run once)
+    seeds: list[int] | None = None,# DT seeds (default: the run's seed); the data are shared
 ) -> dict:                         # the run's metrics (also in `metrics.json`)
     "Run the stages into `<output_dir>/<run_name>/`, skipping those already done with the same config."
     t0 = time.time()
+    bad = [s for s in stages if s not in STAGES]
+    if bad: raise ValueError(f"unknown stage(s) {', '.join(bad)}; valid: {', '.join(STAGES)}")
+    seeds = list(dict.fromkeys(seeds or [cfg.seed]))
     set_seed(cfg.seed)
     run = Path(output_dir or cfg.output_dir)/cfg.run_name
+    check_writable(run)
     run.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run/"config.yaml")
     say = lambda m: print(f"[midt] {m}", flush=True)
     say(f"run folder: {run}")
-    metrics = {"run_name": cfg.run_name, "seed": cfg.seed, "stages": {}}
+    metrics = {"run_name": cfg.run_name, "seed": cfg.seed, "seeds": {}}
     dqn_cfg = cfg.dqn.model_copy(update={"seed": cfg.seed, "output_dir": str(run/"data")})
 
     if "environment" in stages:
@@ -110,57 +178,73 @@ def run_pipeline(
         d = metrics["data"]
         say(f"data: {d['episodes']} episodes, {d['transitions']} transitions, returns {d['return_min']:.2f}..{d['return_max']:.2f}")
 
-    if "dt" in stages:
-        data_path = metrics["data"]["data_path"]
-        tcfg = cfg.dt.model_copy(update={"data_path": data_path, "seed": cfg.seed, "output_dir": str(run/"dt")})
-        st = Stage(run, "dt", _hash(tcfg.model_dump(mode="json"), cfg.model.model_dump(mode="json"), metrics["data"]), force)
-        if st.done: say("dt: up to date, skipped")
-        else:
-            from midt.training.trainer import train_dt
-            say(f"dt: {tcfg.max_steps} steps, context {tcfg.context_length}, width {cfg.model.embed_dim}, {cfg.model.num_layers} layers")
-            res = train_dt(tcfg, cfg.model, output_dir=str(st.dir), progress=cfg.dqn.progress_bar)
-            st.finish({"checkpoint": str(res.best_path), "history": res.history, "parameters": res.model.num_parameters})
-        metrics["dt"] = st.result()
-        h = metrics["dt"]["history"][-1]
-        say(f"dt: val loss {h['val_loss']:.3f}, val action accuracy {h['val_action_accuracy']:.3f}")
+    for seed in seeds:
+        base = run if seed == cfg.seed else run/f"seed_{seed}"
+        m = metrics["seeds"].setdefault(str(seed), {})
+        tag = "" if len(seeds) == 1 else f" (seed {seed})"
+        if "dt" in stages:
+            tcfg = cfg.dt.model_copy(update={"data_path": metrics["data"]["data_path"], "seed": seed, "output_dir": str(base/"dt")})
+            st = Stage(base, "dt", _hash(tcfg.model_dump(mode="json"), cfg.model.model_dump(mode="json"), metrics["data"]), force)
+            if st.done: say(f"dt{tag}: up to date, skipped")
+            else:
+                from midt.training.trainer import train_dt
+                say(f"dt{tag}: {tcfg.max_steps} steps, context {tcfg.context_length}, width {cfg.model.embed_dim}, {cfg.model.num_layers} layers")
+                res = train_dt(tcfg, cfg.model, output_dir=str(st.dir), progress=cfg.dqn.progress_bar)
+                st.finish({"checkpoint": str(res.best_path), "history": res.history, "parameters": res.model.num_parameters})
+            m["dt"] = st.result()
+            h = m["dt"]["history"][-1]
+            say(f"dt{tag}: val loss {h['val_loss']:.3f}, val action accuracy {h['val_action_accuracy']:.3f}")
 
-    if "evaluation" in stages:
-        st = Stage(run, "eval", _hash(cfg.eval.model_dump(mode="json"), metrics["dt"]), force)
-        if st.done: say("evaluation: up to date, skipped")
-        else:
-            say("evaluation: calibration sweep and the data's policy on the same seeds")
-            st.finish(_evaluate(cfg, metrics, st.dir))
-        metrics["evaluation"] = st.result()
-        c = metrics["evaluation"]["calibration"]
-        say(f"evaluation: Spearman rho {c['spearman_rho']:.3f}, normalised return at the top target "
-            f"{c['normalized_return_at_top']:.3f}, success {c['success_rate_at_top']:.2f} -> {st.dir/'calibration.png'}")
+        if "evaluation" in stages:
+            st = Stage(base, "eval", _hash(cfg.eval.model_dump(mode="json"), m["dt"]), force)
+            if st.done: say(f"evaluation{tag}: up to date, skipped")
+            else:
+                say(f"evaluation{tag}: calibration sweep and the data's policy on the same seeds (calibration.ipynb)")
+                e = cfg.eval
+                run_notebook("calibration", st.dir, checkpoint=m["dt"]["checkpoint"], data_path=metrics["data"]["data_path"],
+                             target_returns=e.target_returns or [], calibration_points=e.calibration_points,
+                             num_episodes=e.num_episodes, temperature=e.temperature, greedy=e.greedy, seed=e.seed,
+                             dqn_config=str(run/"config.yaml"), dqn_policy=metrics["data"]["model_path"],
+                             title=f"{cfg.run_name}{tag}")
+                st.finish(json.loads((st.dir/"metrics.json").read_text()))
+            m["evaluation"] = st.result()
+            c = m["evaluation"]["calibration"]
+            say(f"evaluation{tag}: Spearman rho {c['spearman_rho']:.3f} over the data's returns, at the data's best return "
+                f"{c['top_target']:.2f}: normalised return {c['normalized_return_at_top']:.3f}, success "
+                f"{c['success_rate_at_top']:.2f} -> {st.dir/'calibration.png'}")
 
+        if "analysis" in stages:
+            ic = cfg.interp
+            st = Stage(base, "analysis", _hash(ic.model_dump(mode="json"), m["dt"]), force)
+            if st.done: say(f"analysis{tag}: up to date, skipped")
+            else:
+                say(f"analysis{tag}: attention, probing and patching notebooks ({ic.num_samples} windows, {ic.patching_samples} pairs)")
+                common = {"checkpoint": m["dt"]["checkpoint"], "data_path": metrics["data"]["data_path"], "seed": ic.seed}
+                run_notebook("attention", st.dir/"attention", num_samples=ic.num_samples, **common)
+                run_notebook("probing", st.dir/"probing", num_samples=ic.num_samples, targets=list(ic.probe_targets), **common)
+                run_notebook("patching", st.dir/"patching", num_pairs=ic.patching_samples, counterfactual=ic.counterfactual, **common)
+                st.finish({k: json.loads((st.dir/k/"metrics.json").read_text()) for k in ("attention", "probing", "patching")})
+            m["analysis"] = st.result()
+            a = m["analysis"]
+            say(f"analysis{tag}: {a['attention']['summary_line']}; {a['probing']['summary_line']}; {a['patching']['summary_line']}")
+
+    main_seed = metrics["seeds"].get(str(cfg.seed), {})
+    metrics.update({k: main_seed[k] for k in ("dt", "evaluation", "analysis") if k in main_seed})
     metrics["seconds"] = round(time.time() - t0, 1)
     write_json(run/"metrics.json", metrics)
-    say(f"done in {metrics['seconds']} s: {run/'metrics.json'}")
-    return metrics
 
-def _evaluate(cfg: PipelineConfig, metrics: dict, out: Path) -> dict:
-    from midt.agents.dqn_trainer import load_policy
-    from midt.data.storage import load_transitions
-    from midt.evaluation.rollout import (DTActor, SB3Actor, calibrate, calibration_targets, compare_policies,
-                                         record_episode_gif)
-    from midt.training.trainer import load_model_from_checkpoint
-    e = cfg.eval
-    data = load_transitions(metrics["data"]["data_path"])
-    actor = DTActor(load_model_from_checkpoint(metrics["dt"]["checkpoint"]))
-    targets = e.target_returns or calibration_targets(data.returns, e.calibration_points)
-    cal, summary, fig = calibrate(actor, data.env_config, data.returns, targets, e.num_episodes, e.seed, e.greedy,
-                                  e.temperature, path=out/"calibration.png", title=f"{cfg.run_name}: calibration")
-    import matplotlib.pyplot as plt; plt.close(fig)
-    dqn_cfg = cfg.dqn.model_copy(update={"seed": cfg.seed})
-    top = float(np.max(data.returns))
-    table = compare_policies({"DT": actor, "DQN (data policy)": SB3Actor(load_policy(dqn_cfg, metrics["data"]["model_path"]))},
-                             data.env_config, [top], e.num_episodes, e.seed, e.greedy)
-    record_episode_gif(actor, data.env_config, top, out/"episode.gif", seed=e.seed)
-    result = {"calibration": cal, "summary": summary, "baselines": table}
-    write_json(out/"metrics.json", result)
-    return result
+    if "report" in stages:
+        say("report: report.ipynb and report.html")
+        run_notebook("report", run/".report", run_dir=str(run.resolve()))
+        os.replace(run/".report"/"report.ipynb", run/"report.ipynb")
+        export_html(run/"report.ipynb")
+        for f in (run/".report").iterdir(): os.replace(f, run/f.name)
+        (run/".report").rmdir()
+        metrics["seconds"] = round(time.time() - t0, 1)
+        write_json(run/"metrics.json", metrics)
+    say(f"done in {metrics['seconds']} s: open {run/'report.html'}" if "report" in stages else
+        f"done in {metrics['seconds']} s: {run/'metrics.json'}")
+    return metrics
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #ab01ba29
 def main(argv: list[str] | None = None) -> int:
@@ -168,16 +252,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m midt.scripts.pipeline", description="Run the midt pipeline.")
     p.add_argument("--config", default="configs/quickstart.yaml", help="pipeline YAML (see midt.utils.config.PipelineConfig)")
     p.add_argument("--output-dir", default=None, help="overrides the config's output_dir")
-    p.add_argument("--seed", type=int, default=None, help="overrides the config's seed")
+    p.add_argument("--seed", type=int, default=None, help="overrides the config's seed (data and the main DT)")
+    p.add_argument("--seeds", type=int, nargs="+", default=None, help="train and analyse the DT once per seed (same data)")
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
-    p.add_argument("--stages", nargs="+", default=["environment", "data", "dt", "evaluation"],
-                   choices=["environment", "data", "dt", "evaluation"], help="stages to run (each needs the ones before)")
+    p.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES),
+                   help="stages to run (each needs the ones before it to have run once)")
     a = p.parse_args(argv)
     try:
         cfg = load_config(a.config, PipelineConfig, check_paths=False, **({"seed": a.seed} if a.seed is not None else {}))
-    except ConfigError as e:
+        check_writable(Path(a.output_dir or cfg.output_dir)/cfg.run_name)
+    except (ConfigError, PermissionError, NotADirectoryError) as e:
         print(f"error: {e}", file=sys.stderr); return 2
-    run_pipeline(cfg, a.output_dir, a.force, tuple(a.stages))
+    run_pipeline(cfg, a.output_dir, a.force, tuple(a.stages), a.seeds)
     return 0
 
 if __name__ == "__main__" and not hasattr(sys, "ps1") and "ipykernel" not in sys.modules:

@@ -147,7 +147,8 @@ class DTModelConfig(MidtConfig):
         return v
 
 # %% ../../nbs/00_utils.config.ipynb #95a1213b
-ProbeTarget = Literal["action", "rtg", "timestep"]
+ProbeTarget = Annotated[str, Field(pattern=r"^(action|rtg|timestep|(latent:)?[a-z][a-z0-9_]*)$")]
+"A probe target: action, rtg, timestep, or a latent of the data (`held_key` or `latent:held_key`), checked against the data when probing."
 
 class InterpConfig(MidtConfig):
     "Interpretability runs: attention, probing, patching (`configs/interp/default.yaml`)."
@@ -160,6 +161,7 @@ class InterpConfig(MidtConfig):
     analyze_heads: bool = True
     run_patching: bool = False
     patching_samples: int = Field(100, gt=0)
+    counterfactual: Literal["return", "cue", "held_key"] = Field("return", description="what the patching pairs change")
     device: Device = "auto"
     output_dir: str = "outputs/interp"
     seed: int = 42
