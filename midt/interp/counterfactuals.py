@@ -18,7 +18,8 @@ from ..envs.factory import make_env
 from ..evaluation.rollout import DTActor, Episode
 
 # %% auto #0
-__all__ = ['KINDS', 'INPUT_KEYS', 'replay', 'move_item', 'CounterfactualPairs', 'counterfactual_pairs', 'plot_top_effects']
+__all__ = ['KINDS', 'INPUT_KEYS', 'replay', 'move_item', 'CounterfactualPairs', 'context_windows', 'counterfactual_pairs',
+           'plot_top_effects']
 
 # %% ../../nbs/74_interp.counterfactuals.ipynb #ea65dd31
 KINDS = ("return", "cue", "held_key", "move")
@@ -110,7 +111,7 @@ class CounterfactualPairs:
                 f"tokens that differ most often: {', '.join(str(int(i)) for i in tok.argsort(descending=True)[:3])})")
 
 # %% ../../nbs/74_interp.counterfactuals.ipynb #d7c8d7a1
-def _windows(states, actions, rtg, ends, K: int, action_dim: int, max_timestep: int) -> dict[str, np.ndarray]:
+def context_windows(states, actions, rtg, ends, K: int, action_dim: int, max_timestep: int) -> dict[str, np.ndarray]:
     "Left-padded windows of per-step arrays (states [T, ...], actions [T], rtg [T]) ending at decision steps `ends`."
     ends = np.asarray(ends)
     pos = ends[:, None] - (K - 1) + np.arange(K)                               # [n, K]
@@ -169,8 +170,8 @@ def counterfactual_pairs(
         rtg = ep.target_return - np.concatenate([[0.0], np.cumsum(clean["rewards"])[:-1]])
         prtg = rtg + delta if kind == "return" else rtg
         norm = lambda o: actor.normalize(o).reshape((T,) + actor.normalize(o[:1]).shape[1:])
-        w = _windows(norm(clean["obs"]), np.asarray(ep.actions), rtg / actor.rtg_scale, np.arange(T), K, A, actor.max_timestep)
-        pw = _windows(norm(cf["obs"]), np.asarray(ep.actions), prtg / actor.rtg_scale, np.arange(T), K, A, actor.max_timestep)
+        w = context_windows(norm(clean["obs"]), np.asarray(ep.actions), rtg / actor.rtg_scale, np.arange(T), K, A, actor.max_timestep)
+        pw = context_windows(norm(cf["obs"]), np.asarray(ep.actions), prtg / actor.rtg_scale, np.arange(T), K, A, actor.max_timestep)
         differs = np.zeros(T, bool)
         for k in ("states", "returns_to_go"): differs |= (w[k] != pw[k]).reshape(T, -1).any(-1)
         keep = differs & clean["alive"] & cf["alive"]
