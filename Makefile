@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.midt-installed
 CONFIG ?= configs/quickstart.yaml
 JOBS   ?= 2
 
-.PHONY: setup demo test check-sync docs-check nbtest pytest lab clean-outputs
+.PHONY: setup demo test check-sync docs-check nbtest pytest browser lab clean-outputs
 
 setup: $(STAMP)
 
@@ -32,7 +32,13 @@ docs-check: setup
 nbtest: setup
 	$(BIN)/nbdev_test --n_workers $(JOBS)
 
-pytest: setup
+# the browser test drives Debian's Chromium with Playwright (never a downloaded browser); installed once, as root
+browser:
+	@command -v chromium >/dev/null || { test "$$(id -u)" = 0 && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium could not be installed: tests/test_browser.py will be skipped"
+
+pytest: setup browser
 	$(BIN)/python -m pytest -n $(JOBS) tests
 
 test: setup check-sync docs-check nbtest pytest
