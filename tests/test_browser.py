@@ -80,7 +80,7 @@ def test_the_explorer_renders_and_a_move_changes_the_frame(lab, repo):
         except Exception:
             page.screenshot(path=str(shots/"explorer_failed.png"), full_page=True); raise
         page.wait_for_timeout(500)
-        if page.get_by_text("Would you like to get notified").count(): page.get_by_role("button", name="No").click()
+        if page.get_by_text("Would you like to get notified").count(): page.get_by_role("button", name="No", exact=True).first.click()
         before = frame.screenshot()
         page.screenshot(path=str(shots/"explorer.png"), full_page=True)
         page.locator("button[title='down (s)']").click()                     # the agent moves down
