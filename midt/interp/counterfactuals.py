@@ -29,7 +29,8 @@ def replay(env_config: dict, seed: int, actions: Sequence[int], options: dict | 
            edit: Callable | None = None) -> dict:
     """Re-run `actions` from `reset(seed=seed, options=options)`. `edit(state, t)` may return another `State` before
     step t is observed (e.g. another held key). Per decision step: `obs` [T, ...], `rewards` [T], `alive` [T] (the
-    episode had not ended before this step) and `latents` {name: [T, ...]}; `reset_latents` of step 0."""
+    episode had not ended before this step) and `latents` {name: [T, ...]}; `reset_latents` of step 0 and
+    `final_latents` after the last action (e.g. which key was picked when picking it ended the episode)."""
     env = make_env(env_config)
     obs, info = env.reset(seed=seed, options=options)
     first = info
@@ -45,7 +46,7 @@ def replay(env_config: dict, seed: int, actions: Sequence[int], options: dict | 
         rewards.append(float(r)); done = te or tr
     latents = {k: np.stack([np.asarray(l[k]) for l in lat]) for k in lat[0] if k != "collided"}
     return {"obs": np.stack(out_obs), "rewards": np.asarray(rewards, np.float64), "alive": np.asarray(alive),
-            "latents": latents, "reset_latents": first}
+            "latents": latents, "reset_latents": first, "final_latents": info}
 
 # %% ../../nbs/74_interp.counterfactuals.ipynb #cabc48f9
 def move_item(env_config: dict, src: tuple[int, int], dst: tuple[int, int]) -> dict:
