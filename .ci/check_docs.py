@@ -18,6 +18,8 @@ def _entries(x):
             if k in x: yield from _entries(x[k])
 
 def main():
+    import subprocess
+    if subprocess.run([sys.executable, str(Path(__file__).parent/'readme.py'), '--check']).returncode: sys.exit(1)
     cfg = get_config()
     nbs = cfg.nbs_path
     refresh_quarto_yml()
