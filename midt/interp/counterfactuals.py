@@ -170,7 +170,7 @@ def counterfactual_pairs(
         T = len(ep.actions)
         rtg = ep.target_return - np.concatenate([[0.0], np.cumsum(clean["rewards"])[:-1]])
         prtg = rtg + delta if kind == "return" else rtg
-        norm = lambda o: actor.normalize(o).reshape((T,) + actor.normalize(o[:1]).shape[1:])
+        norm = actor.normalize                                               # [T, state_dim] (images stay images)
         w = context_windows(norm(clean["obs"]), np.asarray(ep.actions), rtg / actor.rtg_scale, np.arange(T), K, A, actor.max_timestep)
         pw = context_windows(norm(cf["obs"]), np.asarray(ep.actions), prtg / actor.rtg_scale, np.arange(T), K, A, actor.max_timestep)
         differs = np.zeros(T, bool)
