@@ -33,19 +33,16 @@ def fit_probes(model: DecisionTransformer, data, targets: list[str], layer: int 
     from midt.interp.probing import ProbingExperiment
     layer = layer % model.cfg.num_layers
     ds = DTDataset(data, context_length=model.context_length, split="all", with_latents=True,
-                   rtg_scale=model.checkpoint_info.get("rtg_scale", 1.0) if hasattr(model, "checkpoint_info") else 1.0, seed=seed)
+                   rtg_scale=getattr(model, "checkpoint_info", {}).get("rtg_scale", 1.0), seed=seed)
     rng = np.random.default_rng(seed)
     sample = ds.gather(np.sort(rng.choice(len(ds), min(num_samples, len(ds)), replace=False)))
     pe, out = ProbingExperiment(model, seed=seed), {}
     for t in targets:
         feats, y, _, key = pe.collect(sample, t, "state", None, [layer], [point])
-        flat = y.reshape(len(y), -1)
-        classify = key not in ("rtg", "timestep") and np.all(flat == np.round(flat))
-        if classify:
-            classes, yy = np.unique(flat, axis=0, return_inverse=True)
-            pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(feats[layer, point], yy.reshape(-1))
-        else:
-            classes, pipe = None, make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(feats[layer, point], flat[:, 0])
+        yy, classify = pe._encode(y, key)                                   # the labels exactly as the probing module reads them
+        classes = np.unique(y.reshape(len(y), -1), axis=0) if classify else None
+        pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000) if classify else Ridge(alpha=1.0))
+        pipe.fit(feats[layer, point], yy)
         out[t] = {"layer": layer, "point": point, "pipe": pipe, "classes": classes,
                   "truth": None if key in ("action", "rtg", "timestep") else key[len("latent_"):]}
     return out
