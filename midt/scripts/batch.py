@@ -17,20 +17,15 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from .pipeline import check_parameters, check_writable, notebook_path, run_notebook, write_json
+from ..utils.io import (PATH_PARAMETERS, check_parameters, check_writable, inside, notebook_path, notebook_values,
+                           parse_value, run_notebook, user_path, write_json, atomic_write)
 
 # %% auto #0
-__all__ = ['PATH_PARAMETERS', 'parse_grid', 'combinations', 'combo_name', 'JobResult', 'flatten_metrics', 'write_csv',
-           'run_batch', 'main']
+__all__ = ['parse_grid', 'combinations', 'combo_name', 'JobResult', 'flatten_metrics', 'write_csv', 'run_batch', 'main']
 
 # %% ../../nbs/85_scripts.batch.ipynb #2d2621db
-PATH_PARAMETERS = ("checkpoint", "data_path", "run_dir")
-"Grid parameters that name files: checked to exist before any notebook runs."
-
 def parse_grid(specs: list[str]) -> dict[str, list]:
-    "`['seed=0,1,2', 'checkpoint=a.pt,b.pt']` -> {'seed': [0, 1, 2], 'checkpoint': ['a.pt', 'b.pt']} (values read as YAML scalars)."
+    "`['seed=0,1,2', 'checkpoint=a.pt,b.pt']` -> {'seed': [0, 1, 2], 'checkpoint': ['a.pt', 'b.pt']} (plain YAML values only)."
     grid = {}
     for spec in specs:
         name, sep, values = spec.partition("=")
@@ -40,7 +35,7 @@ def parse_grid(specs: list[str]) -> dict[str, list]:
         if name in grid: raise ValueError(f"grid name {name!r} is given twice")
         vals = [v.strip() for v in values.split(",") if v.strip()]
         if not vals: raise ValueError(f"grid name {name!r} has no values (write {name}=value1,value2,...)")
-        grid[name] = [yaml.safe_load(v) for v in vals]
+        grid[name] = [parse_value(v, f"--grid {name}") for v in vals]
     return grid
 
 def combinations(grid: dict[str, list]) -> list[dict]:
@@ -94,11 +89,10 @@ def flatten_metrics(metrics: dict) -> dict:
 def write_csv(path: Path, rows: list[dict]) -> Path:
     "Rows (dicts, union of keys as columns) to CSV, atomically."
     cols = list(dict.fromkeys(k for r in rows for k in r))
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, cols); w.writeheader(); w.writerows(rows)
-    os.replace(tmp, path)
-    return path
+    def write(tmp: Path):
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, cols); w.writeheader(); w.writerows(rows)
+    return atomic_write(path, write)
 
 # %% ../../nbs/85_scripts.batch.ipynb #62996b0c
 def run_batch(
@@ -119,18 +113,19 @@ def run_batch(
     if workers < 1: raise ValueError(f"workers must be at least 1, got {workers}")
     for name, vals in grid.items():
         if not vals: raise ValueError(f"grid name {name!r} has no values")
-    combos = [{**fixed, **c} for c in combinations(grid)]
+    combos = [notebook_values({**fixed, **c}) for c in combinations(grid)]   # plain values, paths made absolute
     srcs = [notebook_path(nb) for nb in notebooks]                         # every check before any work
     for src in srcs: check_parameters(src, {**fixed, **{k: None for k in grid}})
     for c in combos:
         for k in PATH_PARAMETERS:
-            if c.get(k) and not Path(str(c[k])).exists(): raise FileNotFoundError(f"{k}={c[k]}: no such file or folder")
-    out = Path(output_dir)
+            if k != "output_dir" and c.get(k) and not Path(str(c[k])).exists():
+                raise FileNotFoundError(f"{k}={c[k]}: no such file or folder")
+    out = user_path(output_dir)
     check_writable(out)
     jobs, results = [], []
     for src in srcs:
         for c in combos:
-            d = out/src.stem/combo_name({k: c[k] for k in grid} if grid else {})
+            d = inside(out/src.stem/combo_name({k: c[k] for k in grid} if grid else {}), out, "run folder")
             if (d/"done.json").exists():
                 m = json.loads((d/"metrics.json").read_text()) if (d/"metrics.json").exists() else {}
                 results.append(JobResult(str(src), c, str(d), "skipped", metrics=m))
@@ -160,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("notebooks", nargs="+", help="analysis notebook names (calibration, attention, probing, patching) or paths")
     p.add_argument("--grid", nargs="+", default=[], metavar="NAME=V1,V2", help="parameter values to sweep (every combination)")
     p.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE", help="parameters fixed for every run")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=2, help="notebooks executed at once")
     p.add_argument("--output-dir", default="outputs/batch")
     p.add_argument("--no-summary", action="store_true", help="skip the summary notebook")
     p.add_argument("--across", default="seed", help="the grid parameter whose values are repeats in the summary (default: seed)")
@@ -173,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr); return 2
     failed = [r for r in results if r.status == "failed"]
     done = sum(r.status == "done" for r in results); skipped = sum(r.status == "skipped" for r in results)
-    print(f"[midt] batch: {done} ran, {skipped} skipped (done before), {len(failed)} failed -> {Path(a.output_dir)/'summary.csv'}")
+    print(f"[midt] batch: {done} ran, {skipped} skipped (done before), {len(failed)} failed -> {user_path(a.output_dir)/'summary.csv'}")
     for r in failed: print(f"  FAILED {Path(r.notebook).stem} {r.params}: {r.error}  (partial notebook in {r.out_dir})", file=sys.stderr)
     return 1 if failed else 0
 

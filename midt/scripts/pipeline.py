@@ -13,93 +13,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..utils.config import ConfigError, PipelineConfig, load_config, save_config
+from ..utils.io import (analysis_dir, check_parameters, check_writable, config_file, export_html, inside, notebook_path,
+                           notebook_parameters, read_json, run_notebook, safe_name, stderr_is_terminal, user_path, write_json)
 from ..utils.seeding import set_seed
 
 # %% auto #0
-__all__ = ['STAGES', 'analysis_dir', 'notebook_path', 'notebook_parameters', 'check_parameters', 'run_notebook', 'export_html',
-           'check_writable', 'write_json', 'analysis_inputs', 'Stage', 'run_pipeline', 'main']
+__all__ = ['STAGES', 'analysis_inputs', 'absolute_config', 'run_folder', 'check_environment', 'Stage', 'run_pipeline', 'main']
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #ff0f9971
-def analysis_dir() -> Path:
-    "The folder of midt's papermill analysis notebooks (`nbs/analysis` in a source checkout)."
-    import midt
-    return Path(midt.__file__).resolve().parent.parent/"nbs"/"analysis"
-
-def notebook_path(name: str | Path) -> Path:
-    "An analysis notebook by name (`calibration`) or a path to any notebook; a clear error when it does not exist."
-    p = Path(name)
-    src = p if p.suffix == ".ipynb" else analysis_dir()/f"{name}.ipynb"
-    if not src.exists():
-        have = ", ".join(sorted(q.stem for q in analysis_dir().glob("*.ipynb")))
-        raise FileNotFoundError(f"{src}: notebook not found (analysis notebooks: {have})")
-    return src
-
-def notebook_parameters(name: str | Path) -> dict[str, str]:
-    "The parameters a notebook declares in its `parameters` cell: {name: default, as written}."
-    import papermill as pm
-    src = notebook_path(name)
-    params = {k: v["default"] for k, v in pm.inspect_notebook(str(src)).items()}
-    if not params: raise ValueError(f"{src}: no cell tagged 'parameters'")
-    return params
-
-def check_parameters(name: str | Path, parameters: dict) -> Path:
-    "Reject parameters the notebook does not declare (papermill would only warn), listing the valid names."
-    src = notebook_path(name)
-    valid = notebook_parameters(src)
-    unknown = sorted(set(parameters) - set(valid))
-    if unknown:
-        raise ValueError(f"{src.name}: unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                         f"valid: {', '.join(valid)}")
-    return src
-
-def run_notebook(
-    name: str | Path,       # notebook in `analysis_dir()` (without `.ipynb`), or a path
-    out_dir: Path,          # where the executed notebook (and what it writes) goes
-    kernel_name: str = "python3", # the kernel of the current environment
-    **parameters,           # injected into the notebook's `parameters` cell; `output_dir` is set to `out_dir`
-) -> Path:
-    "Execute a notebook with papermill into `out_dir`; the executed copy appears only when it succeeded."
-    import papermill as pm
-    out_dir = Path(out_dir)
-    parameters = {**parameters, "output_dir": str(out_dir.resolve())}
-    src = check_parameters(name, parameters)
-    check_writable(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dst, tmp = out_dir/src.name, out_dir/f".{src.stem}.partial.ipynb"
-    try:
-        pm.execute_notebook(str(src), str(tmp), parameters=parameters, kernel_name=kernel_name, cwd=str(out_dir),
-                            progress_bar=False)
-    except Exception:
-        print(f"papermill: {src.name} failed; the partial notebook is kept at {tmp}", file=sys.stderr); raise
-    os.replace(tmp, dst)
-    return dst
-
-def export_html(notebook: Path, html: Path | None = None) -> Path:
-    "An executed notebook as one self-contained HTML page (nbconvert; figures inline), written atomically."
-    import nbformat
-    from nbconvert import HTMLExporter
-    html = html or notebook.with_suffix(".html")
-    body, _ = HTMLExporter(exclude_input=True).from_notebook_node(nbformat.read(notebook, as_version=4))
-    tmp = html.with_name(f".{html.name}.tmp"); tmp.write_text(body, encoding="utf-8"); os.replace(tmp, html)
-    return html
-
-def check_writable(path: str | Path):
-    "A clear error unless `path` is, or can be made as, a writable folder (its first existing ancestor decides)."
-    p = Path(path).resolve()
-    probe = next(q for q in [p, *p.parents] if q.exists())
-    if not probe.is_dir(): raise NotADirectoryError(f"{path}: {probe} is a file, so the output folder cannot be made")
-    if not os.access(probe, os.W_OK): raise PermissionError(f"{path}: {probe} is not writable")
-
-def write_json(path: Path, obj) -> Path:
-    "Write JSON atomically (a crash never leaves half a file)."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float)); os.replace(tmp, path)
-    return path
-
 def analysis_inputs(checkpoint: str = "", data_path: str = ""):
     """For the analysis notebooks: (model, data) from a checkpoint and its data file. An empty checkpoint means the
     quick-start run's (trained on first use); an empty data path, the file the checkpoint was trained on."""
@@ -108,12 +30,40 @@ def analysis_inputs(checkpoint: str = "", data_path: str = ""):
     if not checkpoint:
         from midt.testing import quickstart_run
         checkpoint = str(quickstart_run()["checkpoint"])
-    if not Path(checkpoint).exists(): raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+    checkpoint = user_path(checkpoint)
+    if not checkpoint.is_file(): raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
     model = load_model_from_checkpoint(checkpoint)
-    data_path = data_path or model.checkpoint_info.get("data_path", "")
-    if not data_path or not Path(data_path).exists():
-        raise FileNotFoundError(f"data file {data_path!r} of {checkpoint} does not exist; pass data_path")
+    data_path = user_path(data_path or model.checkpoint_info.get("data_path", ""))
+    if data_path is None or not data_path.is_file():
+        raise FileNotFoundError(f"data file {str(data_path or '')!r} of {checkpoint} does not exist; pass data_path")
     return model, load_transitions(data_path)
+
+# %% ../../nbs/80_scripts.pipeline.ipynb #3e5f00a2
+_PATH_KEYS = ("output_dir", "data_path", "checkpoint_path")
+
+def absolute_config(cfg: PipelineConfig) -> PipelineConfig:
+    "A copy of `cfg` whose paths are absolute (read against the working directory); a layout *name* stays a name."
+    def fix(sub):
+        upd = {k: str(user_path(getattr(sub, k))) for k in _PATH_KEYS if k in type(sub).model_fields and getattr(sub, k)}
+        return sub.model_copy(update=upd)
+    layout = cfg.dqn.env_layout_path
+    if os.path.isfile(layout) or "/" in layout or layout.endswith((".txt", ".json")): layout = str(user_path(layout))
+    dqn = fix(cfg.dqn).model_copy(update={"env_layout_path": layout})
+    return cfg.model_copy(update={"output_dir": str(user_path(cfg.output_dir)), "dqn": dqn, "dt": fix(cfg.dt),
+                                  "interp": fix(cfg.interp)})
+
+def run_folder(cfg: PipelineConfig, output_dir: str | None = None) -> Path:
+    "`<output_dir>/<run_name>`, absolute; a run name that would leave `output_dir` is refused."
+    out = user_path(output_dir or cfg.output_dir)
+    return inside(out/safe_name(cfg.run_name, "run_name"), out, "run_name")
+
+def check_environment(cfg: PipelineConfig) -> dict:
+    "Build the run's environment once (a bad layout or an unknown MiniGrid id fails here, before any work): its `env_config`."
+    from midt.envs.factory import env_config, make_env
+    d = cfg.dqn
+    ecfg = env_config(d.env_layout_path, obs_mode=d.obs_mode, max_steps=d.max_episode_steps, view_size=d.view_size)
+    make_env(ecfg).close()
+    return ecfg
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #471e0de8
 def _hash(*parts) -> str:
@@ -123,16 +73,21 @@ class Stage:
     "A pipeline stage that is skipped when `<dir>/stage.json` records the same inputs hash."
     def __init__(self, run: Path, name: str, key: str, force: bool):
         self.dir, self.name, self.key, self.force = run/name, name, key, force
+    def _record(self) -> dict:
+        try: return read_json(self.dir/"stage.json")
+        except (FileNotFoundError, ValueError): return {}   # absent or unreadable: the stage runs again
     @property
-    def done(self) -> bool:
-        f = self.dir/"stage.json"
-        return not self.force and f.exists() and json.loads(f.read_text()).get("key") == self.key
+    def done(self) -> bool: return not self.force and self._record().get("key") == self.key
     def finish(self, result: dict) -> dict:
         write_json(self.dir/"stage.json", {"key": self.key, "result": result}); return result
-    def result(self) -> dict: return json.loads((self.dir/"stage.json").read_text())["result"]
+    def result(self) -> dict: return self._record()["result"]
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #34f86c7a
 STAGES = ("environment", "data", "dt", "evaluation", "analysis", "report")
+
+def _bar(items, desc: str, show: bool):
+    from tqdm.auto import tqdm
+    return tqdm(items, desc=desc, unit="notebook", disable=not show, leave=False)
 
 def run_pipeline(
     cfg: PipelineConfig,           # the whole run's config
@@ -140,41 +95,50 @@ def run_pipeline(
     force: bool = False,           # rerun stages whose outputs exist
     stages: tuple = STAGES,        # the stages to run (each needs the ones before it to have run once)
     seeds: list[int] | None = None,# DT seeds (default: the run's seed); the data are shared
+    progress: bool | None = None,  # progress bars (None: only when stderr is a terminal)
 ) -> dict:                         # the run's metrics (also in `metrics.json`)
     "Run the stages into `<output_dir>/<run_name>/`, skipping those already done with the same config."
     t0 = time.time()
     bad = [s for s in stages if s not in STAGES]
     if bad: raise ValueError(f"unknown stage(s) {', '.join(bad)}; valid: {', '.join(STAGES)}")
+    show = stderr_is_terminal() if progress is None else progress
+    cfg = absolute_config(cfg.model_copy(update={"output_dir": output_dir}) if output_dir else cfg)
+    run = run_folder(cfg)
+    ecfg = check_environment(cfg)                        # a bad layout stops here, before the run folder exists
     seeds = list(dict.fromkeys(seeds or [cfg.seed]))
     set_seed(cfg.seed)
-    run = Path(output_dir or cfg.output_dir)/cfg.run_name
     check_writable(run)
     run.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run/"config.yaml")
     say = lambda m: print(f"[midt] {m}", flush=True)
     say(f"run folder: {run}")
-    metrics = {"run_name": cfg.run_name, "seed": cfg.seed, "seeds": {}}
-    dqn_cfg = cfg.dqn.model_copy(update={"seed": cfg.seed, "output_dir": str(run/"data")})
+    metrics = {"run_name": cfg.run_name, "seed": cfg.seed, "seeds": {}, "stage_seconds": {}}
+    dqn_cfg = cfg.dqn.model_copy(update={"seed": cfg.seed, "output_dir": str(run/"data"),
+                                         "progress_bar": cfg.dqn.progress_bar and show})
+    timed = lambda name, t: metrics["stage_seconds"].__setitem__(name, round(time.time() - t, 1))
 
     if "environment" in stages:
-        st = Stage(run, "environment", _hash(cfg.dqn.env_layout_path, cfg.dqn.max_episode_steps, cfg.seed), force)
+        t = time.time()
+        st = Stage(run, "environment", _hash(ecfg, cfg.seed), force)
         if st.done: say("environment: up to date, skipped")
         else:
             say(f"environment: layout {cfg.dqn.env_layout_path!r}")
-            run_notebook("env_report", st.dir, layout=cfg.dqn.env_layout_path, max_steps=cfg.dqn.max_episode_steps, seed=cfg.seed)
-            st.finish(json.loads((st.dir/"env_report.json").read_text()))
-        metrics["environment"] = st.result()
+            run_notebook("env_report", st.dir, progress=False, layout=cfg.dqn.env_layout_path,
+                         max_steps=cfg.dqn.max_episode_steps, seed=cfg.seed)
+            st.finish(read_json(st.dir/"env_report.json", "environment report"))
+        metrics["environment"] = st.result(); timed("environment", t)
         say(f"environment: optimal return {metrics['environment']['optimal_return']:.2f}")
 
     if "data" in stages:
-        st = Stage(run, "data", _hash(dqn_cfg.model_dump(mode="json")), force)
+        t = time.time()
+        st = Stage(run, "data", _hash(cfg.dqn.model_dump(mode="json", exclude={"progress_bar"}), ecfg, cfg.seed), force)
         if st.done: say("data: up to date, skipped")
         else:
             from midt.agents.dqn_trainer import train_dqn
             say(f"data: {dqn_cfg.algorithm} for {dqn_cfg.total_timesteps} steps on {dqn_cfg.n_envs} envs, recording every transition")
             res = train_dqn(dqn_cfg, output_dir=str(st.dir))
             st.finish({**res.summary, "data_path": str(res.data_path), "model_path": str(res.model_path)})
-        metrics["data"] = st.result()
+        metrics["data"] = st.result(); timed("data", t)
         d = metrics["data"]
         say(f"data: {d['episodes']} episodes, {d['transitions']} transitions, returns {d['return_min']:.2f}..{d['return_max']:.2f}")
 
@@ -183,48 +147,55 @@ def run_pipeline(
         m = metrics["seeds"].setdefault(str(seed), {})
         tag = "" if len(seeds) == 1 else f" (seed {seed})"
         if "dt" in stages:
+            t = time.time()
             tcfg = cfg.dt.model_copy(update={"data_path": metrics["data"]["data_path"], "seed": seed, "output_dir": str(base/"dt")})
             st = Stage(base, "dt", _hash(tcfg.model_dump(mode="json"), cfg.model.model_dump(mode="json"), metrics["data"]), force)
             if st.done: say(f"dt{tag}: up to date, skipped")
             else:
                 from midt.training.trainer import train_dt
                 say(f"dt{tag}: {tcfg.max_steps} steps, context {tcfg.context_length}, width {cfg.model.embed_dim}, {cfg.model.num_layers} layers")
-                res = train_dt(tcfg, cfg.model, output_dir=str(st.dir), progress=cfg.dqn.progress_bar)
+                res = train_dt(tcfg, cfg.model, output_dir=str(st.dir), progress=show)
                 st.finish({"checkpoint": str(res.best_path), "history": res.history, "parameters": res.model.num_parameters})
-            m["dt"] = st.result()
+            m["dt"] = st.result(); timed(f"dt{tag}", t)
             h = m["dt"]["history"][-1]
             say(f"dt{tag}: val loss {h['val_loss']:.3f}, val action accuracy {h['val_action_accuracy']:.3f}")
 
         if "evaluation" in stages:
+            t = time.time()
             st = Stage(base, "eval", _hash(cfg.eval.model_dump(mode="json"), m["dt"]), force)
             if st.done: say(f"evaluation{tag}: up to date, skipped")
             else:
                 say(f"evaluation{tag}: calibration sweep and the data's policy on the same seeds (calibration.ipynb)")
                 e = cfg.eval
-                run_notebook("calibration", st.dir, checkpoint=m["dt"]["checkpoint"], data_path=metrics["data"]["data_path"],
-                             target_returns=e.target_returns or [], calibration_points=e.calibration_points,
-                             num_episodes=e.num_episodes, temperature=e.temperature, greedy=e.greedy, seed=e.seed,
-                             dqn_config=str(run/"config.yaml"), dqn_policy=metrics["data"]["model_path"],
-                             title=f"{cfg.run_name}{tag}")
-                st.finish(json.loads((st.dir/"metrics.json").read_text()))
-            m["evaluation"] = st.result()
+                run_notebook("calibration", st.dir, progress=show, checkpoint=m["dt"]["checkpoint"],
+                             data_path=metrics["data"]["data_path"], target_returns=e.target_returns or [],
+                             calibration_points=e.calibration_points, num_episodes=e.num_episodes,
+                             temperature=e.temperature, greedy=e.greedy, seed=e.seed, dqn_config=str(run/"config.yaml"),
+                             dqn_policy=metrics["data"]["model_path"], title=f"{cfg.run_name}{tag}")
+                st.finish(read_json(st.dir/"metrics.json", "calibration metrics"))
+            m["evaluation"] = st.result(); timed(f"evaluation{tag}", t)
             c = m["evaluation"]["calibration"]
             say(f"evaluation{tag}: Spearman rho {c['spearman_rho']:.3f} over the data's returns, at the data's best return "
                 f"{c['top_target']:.2f}: normalised return {c['normalized_return_at_top']:.3f}, success "
                 f"{c['success_rate_at_top']:.2f} -> {st.dir/'calibration.png'}")
 
         if "analysis" in stages:
+            t = time.time()
             ic = cfg.interp
             st = Stage(base, "analysis", _hash(ic.model_dump(mode="json"), m["dt"]), force)
             if st.done: say(f"analysis{tag}: up to date, skipped")
             else:
                 say(f"analysis{tag}: attention, probing and patching notebooks ({ic.num_samples} windows, {ic.patching_samples} pairs)")
                 common = {"checkpoint": m["dt"]["checkpoint"], "data_path": metrics["data"]["data_path"], "seed": ic.seed}
-                run_notebook("attention", st.dir/"attention", num_samples=ic.num_samples, **common)
-                run_notebook("probing", st.dir/"probing", num_samples=ic.num_samples, targets=list(ic.probe_targets), **common)
-                run_notebook("patching", st.dir/"patching", num_pairs=ic.patching_samples, counterfactual=ic.counterfactual, **common)
-                st.finish({k: json.loads((st.dir/k/"metrics.json").read_text()) for k in ("attention", "probing", "patching")})
-            m["analysis"] = st.result()
+                jobs = {"attention": {"num_samples": ic.num_samples},
+                        "probing": {"num_samples": ic.num_samples, "targets": list(ic.probe_targets)},
+                        "patching": {"num_pairs": ic.patching_samples, "counterfactual": ic.counterfactual}}
+                bar = _bar(list(jobs), f"analysis{tag}", show)
+                for name in bar:
+                    bar.set_postfix_str(name)
+                    run_notebook(name, st.dir/name, progress=False, **jobs[name], **common)
+                st.finish({k: read_json(st.dir/k/"metrics.json", f"{k} metrics") for k in jobs})
+            m["analysis"] = st.result(); timed(f"analysis{tag}", t)
             a = m["analysis"]
             say(f"analysis{tag}: {a['attention']['summary_line']}; {a['probing']['summary_line']}; {a['patching']['summary_line']}")
 
@@ -234,23 +205,29 @@ def run_pipeline(
     write_json(run/"metrics.json", metrics)
 
     if "report" in stages:
+        t = time.time()
         say("report: report.ipynb and report.html")
-        run_notebook("report", run/".report", run_dir=str(run.resolve()))
+        run_notebook("report", run/".report", progress=False, run_dir=str(run))
         os.replace(run/".report"/"report.ipynb", run/"report.ipynb")
         export_html(run/"report.ipynb")
         for f in (run/".report").iterdir(): os.replace(f, run/f.name)
         (run/".report").rmdir()
+        timed("report", t)
         metrics["seconds"] = round(time.time() - t0, 1)
         write_json(run/"metrics.json", metrics)
-    say(f"done in {metrics['seconds']} s: open {run/'report.html'}" if "report" in stages else
-        f"done in {metrics['seconds']} s: {run/'metrics.json'}")
+    times = ", ".join(f"{k} {v:.0f} s" for k, v in metrics["stage_seconds"].items())
+    say(f"done in {metrics['seconds']:.0f} s ({times}): open {run/'report.html'}" if "report" in stages else
+        f"done in {metrics['seconds']:.0f} s ({times}): {run/'metrics.json'}")
     return metrics
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #ab01ba29
 def main(argv: list[str] | None = None) -> int:
-    "Command line: `python -m midt.scripts.pipeline --config configs/quickstart.yaml`."
+    "Command line: `python -m midt.scripts.pipeline --config configs/quickstart.yaml` (exit 0, 1 when a stage failed, 2 on bad input)."
+    from papermill.exceptions import PapermillExecutionError
+    from midt.envs.layout import LayoutError
     p = argparse.ArgumentParser(prog="python -m midt.scripts.pipeline", description="Run the midt pipeline.")
-    p.add_argument("--config", default="configs/quickstart.yaml", help="pipeline YAML (see midt.utils.config.PipelineConfig)")
+    p.add_argument("--config", default="configs/quickstart.yaml",
+                   help="pipeline YAML (see midt.utils.config.PipelineConfig), or a shipped config's name (quickstart)")
     p.add_argument("--output-dir", default=None, help="overrides the config's output_dir")
     p.add_argument("--seed", type=int, default=None, help="overrides the config's seed (data and the main DT)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="train and analyse the DT once per seed (same data)")
@@ -258,12 +235,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES),
                    help="stages to run (each needs the ones before it to have run once)")
     a = p.parse_args(argv)
-    try:
-        cfg = load_config(a.config, PipelineConfig, check_paths=False, **({"seed": a.seed} if a.seed is not None else {}))
-        check_writable(Path(a.output_dir or cfg.output_dir)/cfg.run_name)
-    except (ConfigError, PermissionError, NotADirectoryError) as e:
+    try:                                                  # every check before the run folder is made
+        cfg = load_config(config_file(a.config), PipelineConfig, check_paths=False,
+                          **({"seed": a.seed} if a.seed is not None else {}))
+        cfg = absolute_config(cfg.model_copy(update={"output_dir": a.output_dir}) if a.output_dir else cfg)
+        run = run_folder(cfg)
+        check_environment(cfg)
+        check_writable(run)
+    except (ConfigError, LayoutError, FileNotFoundError, ValueError, PermissionError, NotADirectoryError) as e:
         print(f"error: {e}", file=sys.stderr); return 2
-    run_pipeline(cfg, a.output_dir, a.force, tuple(a.stages), a.seeds)
+    try: run_pipeline(cfg, None, a.force, tuple(a.stages), a.seeds)
+    except PapermillExecutionError as e:
+        partial = getattr(e, "partial_notebook", "")
+        print(f"error: a notebook failed at cell {e.exec_count}: {e.ename}: {e.evalue}\n"
+              f"  the partial notebook is kept at {partial}; rerunning resumes at this stage", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished stages are kept; rerun the same command to resume", file=sys.stderr); return 130
     return 0
 
 if __name__ == "__main__" and not hasattr(sys, "ps1") and "ipykernel" not in sys.modules:

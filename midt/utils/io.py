@@ -16,8 +16,10 @@ from typing import Any, Callable
 import yaml
 
 # %% auto #0
-__all__ = ['fsync_dir', 'atomic_write', 'write_json', 'write_text', 'read_json', 'user_path', 'safe_name', 'inside',
-           'plain_value', 'parse_value']
+__all__ = ['SHIPPED_KINDS', 'PATH_PARAMETERS', 'fsync_dir', 'atomic_write', 'write_json', 'write_text', 'read_json', 'user_path',
+           'safe_name', 'inside', 'plain_value', 'parse_value', 'shipped_dir', 'shipped_configs', 'config_file',
+           'analysis_dir', 'notebook_path', 'notebook_parameters', 'check_parameters', 'notebook_values',
+           'check_writable', 'stderr_is_terminal', 'run_notebook', 'export_html']
 
 # %% ../../nbs/03_utils.io.ipynb #2edc7774
 def fsync_dir(folder: str | os.PathLike):
@@ -165,3 +167,141 @@ def _register_safe_translator():
             return super().translate(val)
     papermill_translators.register("python", SafePythonTranslator)
     return SafePythonTranslator
+
+# %% ../../nbs/03_utils.io.ipynb #08c06bc1
+SHIPPED_KINDS = ("analysis", "configs", "layouts")
+
+def _package_dir() -> Path:
+    import midt
+    return Path(midt.__file__).resolve().parent
+
+def shipped_dir(
+    kind: str, # "analysis" (papermill notebooks), "configs" or "layouts"
+) -> Path:
+    "The folder of what midt ships: from the source checkout when midt runs from one, else from the installed package."
+    if kind not in SHIPPED_KINDS: raise ValueError(f"unknown kind {kind!r}; valid: {', '.join(SHIPPED_KINDS)}")
+    pkg = _package_dir()
+    if kind == "layouts": return pkg/"layouts"
+    checkout = pkg.parent/("nbs/analysis" if kind == "analysis" else "configs")
+    if (pkg.parent/"settings.ini").is_file() and checkout.is_dir(): return checkout
+    return pkg/"_shipped"/kind
+
+def shipped_configs() -> list[str]:
+    "Names of the shipped pipeline configs (`quickstart`, ...)."
+    return sorted(p.stem for p in shipped_dir("configs").glob("*.yaml"))
+
+def config_file(
+    config: str | os.PathLike, # a path (relative to the working directory) or the name of a shipped config
+) -> Path:                     # an absolute path to an existing file
+    "Find a config: a file at that path, else a shipped config by name (`quickstart`); a one-line error otherwise."
+    p = user_path(config)
+    if p is None: raise FileNotFoundError("no config given")
+    if p.is_file(): return p
+    name = str(config)
+    if "/" not in name and os.sep not in name:
+        q = shipped_dir("configs")/(name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
+        if q.is_file(): return q
+    where = "" if Path(name).is_absolute() else f" (looked in {os.getcwd()})"
+    raise FileNotFoundError(f"{name}: config file not found{where}; shipped configs: {', '.join(shipped_configs())}")
+
+# %% ../../nbs/03_utils.io.ipynb #2cba317f
+PATH_PARAMETERS = ("checkpoint", "data_path", "run_dir", "csv_path", "dqn_config", "dqn_policy", "output_dir")
+"Notebook parameters that name files or folders: made absolute before the notebook runs. (`layout` too, when it names a file.)"
+
+def analysis_dir() -> Path:
+    "The folder of midt's papermill analysis notebooks."
+    return shipped_dir("analysis")
+
+def notebook_path(name: str | os.PathLike) -> Path:
+    "An analysis notebook by name (`calibration`) or a path to any notebook; a clear error when it does not exist."
+    p = Path(name)
+    src = user_path(p) if p.suffix == ".ipynb" else analysis_dir()/f"{name}.ipynb"
+    if not src.is_file():
+        have = ", ".join(sorted(q.stem for q in analysis_dir().glob("*.ipynb")))
+        raise FileNotFoundError(f"{name}: notebook not found (analysis notebooks: {have})")
+    return src
+
+def notebook_parameters(name: str | os.PathLike) -> dict[str, str]:
+    "The parameters a notebook declares in its `parameters` cell: {name: default, as written}."
+    import papermill as pm
+    src = notebook_path(name)
+    try: params = {k: v["default"] for k, v in pm.inspect_notebook(str(src)).items()}
+    except Exception as e: raise ValueError(f"{src}: not a readable notebook ({type(e).__name__}: {e})") from None
+    if not params: raise ValueError(f"{src}: no cell tagged 'parameters'")
+    return params
+
+def check_parameters(name: str | os.PathLike, parameters: dict) -> Path:
+    "Reject parameters the notebook does not declare (papermill would only warn), listing the valid names."
+    src = notebook_path(name)
+    valid = notebook_parameters(src)
+    unknown = sorted(set(parameters) - set(valid))
+    if unknown:
+        raise ValueError(f"{src.name}: unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                         f"valid: {', '.join(valid)}")
+    return src
+
+def notebook_values(parameters: dict) -> dict:
+    "Parameters as they will reach a notebook: plain values only, path parameters absolute."
+    out = {}
+    for k, v in parameters.items():
+        v = plain_value(v, f"parameter {k}")
+        if isinstance(v, str) and v and (k in PATH_PARAMETERS or (k == "layout" and os.path.isfile(v))):
+            v = str(user_path(v))
+        out[k] = v
+    return out
+
+# %% ../../nbs/03_utils.io.ipynb #7f65d8b9
+def check_writable(path: str | os.PathLike):
+    "A clear error unless `path` is, or can be made as, a writable folder (its first existing ancestor decides)."
+    p = user_path(path)
+    probe = next(q for q in [p, *p.parents] if q.exists())
+    if not probe.is_dir(): raise NotADirectoryError(f"{path}: {probe} is a file, so the output folder cannot be made")
+    if not os.access(probe, os.W_OK): raise PermissionError(f"{path}: {probe} is not writable")
+
+def _ipc_kernel_manager():
+    "A kernel manager class whose kernels talk over IPC sockets (no TCP ports, no unencrypted-TCP warning)."
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self): return "ipc"
+    return IPCKernelManager
+
+def stderr_is_terminal() -> bool:
+    "Is stderr a terminal (show progress bars) rather than a log or a pipe (stay quiet)?"
+    try: return os.isatty(2)
+    except OSError: return False
+
+def run_notebook(
+    name: str | os.PathLike,      # notebook in `analysis_dir()` (without `.ipynb`), or a path
+    out_dir: str | os.PathLike,   # where the executed notebook (and what it writes) goes
+    kernel_name: str = "python3", # the kernel of the current environment
+    progress: bool | None = None, # papermill's cell progress bar (None: only when stderr is a terminal)
+    **parameters,                 # injected into the notebook's `parameters` cell; `output_dir` is set to `out_dir`
+) -> Path:                        # the executed notebook
+    "Execute a notebook with papermill into `out_dir`; the executed copy appears only when it succeeded."
+    import papermill as pm
+    out_dir = user_path(out_dir)
+    parameters = notebook_values({**parameters, "output_dir": str(out_dir)})
+    src = check_parameters(name, parameters)
+    check_writable(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _register_safe_translator()
+    dst, tmp = out_dir/src.name, out_dir/f".{src.stem}.partial.ipynb"
+    try:
+        pm.execute_notebook(str(src), str(tmp), parameters=parameters, kernel_name=kernel_name, cwd=str(out_dir),
+                            progress_bar=stderr_is_terminal() if progress is None else progress,
+                            kernel_manager_class=_ipc_kernel_manager())
+    except BaseException as e:
+        e.partial_notebook = tmp
+        raise
+    os.replace(tmp, dst)
+    return dst
+
+def export_html(notebook: Path, html: Path | None = None) -> Path:
+    "An executed notebook as one self-contained HTML page (nbconvert; figures inline), written atomically."
+    import nbformat
+    from nbconvert import HTMLExporter
+    html = html or notebook.with_suffix(".html")
+    body, _ = HTMLExporter(exclude_input=True).from_notebook_node(nbformat.read(notebook, as_version=4))
+    return write_text(html, body)
