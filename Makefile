@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.midt-installed
 CONFIG ?= configs/quickstart.yaml
 JOBS   ?= 2
 
-.PHONY: setup demo test check-sync docs-check nbtest pytest browser lab clean-outputs
+.PHONY: setup demo smoke test check-sync docs-check nbtest pytest browser lab clean-outputs
 
 setup: $(STAMP)
 
@@ -22,6 +22,11 @@ $(STAMP): settings.ini setup.py
 
 demo: setup
 	$(BIN)/python -m midt.scripts.pipeline --config $(CONFIG)
+
+# the smallest run of every stage, checked as a user would look at it (CI runs this first)
+smoke: setup
+	$(BIN)/python -m midt.scripts.pipeline --config configs/smoke.yaml
+	$(BIN)/python .ci/check_demo.py outputs/smoke
 
 check-sync: setup
 	$(BIN)/python .ci/check_sync.py

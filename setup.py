@@ -1,7 +1,10 @@
 # nbdev 2's setup.py: metadata and requirements come from settings.ini.
 # (The template's `pkg_resources` version assert is dropped: current setuptools has no pkg_resources.)
 from configparser import ConfigParser
+from pathlib import Path
+import shutil
 import setuptools
+from setuptools.command.build_py import build_py
 
 config = ConfigParser(delimiters=['='])
 config.read('settings.ini', encoding='utf-8')
@@ -24,7 +27,23 @@ dev_requirements = (cfg.get('dev_requirements') or '').split()
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 min_python = cfg['min_python']
 
+
+# What midt ships from outside its package folder: the papermill analysis notebooks (nbs/analysis) and the configs.
+# A source checkout reads them in place; a built wheel carries copies under midt/_shipped/ (midt.utils.io.shipped_dir).
+SHIPPED = {'analysis': ('nbs/analysis', '*.ipynb'), 'configs': ('configs', '**/*.yaml')}
+
+class build_py_with_shipped(build_py):
+    "build_py that also copies the shipped notebooks and configs into the built package."
+    def run(self):
+        super().run()
+        for kind, (src, pattern) in SHIPPED.items():
+            for f in sorted(Path(src).glob(pattern)):
+                dst = Path(self.build_lib)/'midt'/'_shipped'/kind/f.relative_to(src)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(f, dst)
+
 setuptools.setup(
+    cmdclass={'build_py': build_py_with_shipped},
     name=cfg['lib_name'],
     license=lic[0],
     classifiers=[

@@ -59,16 +59,14 @@ def train_toy_dt(task: str = "rtg", steps: int = 300, num_layers: int = 1, num_h
 
 # %% ../nbs/90_testing.ipynb #46ad1f52
 def pipeline_run(config: str = "quickstart", output_dir: str | Path | None = None) -> dict:
-    "The run of `configs/<config>.yaml` (trained on first use; finished stages are skipped): paths of its data, checkpoint, metrics."
-    import midt
+    "The run of a shipped config (trained on first use; finished stages are skipped): paths of its data, checkpoint, metrics."
     from midt.scripts.pipeline import run_pipeline
     from midt.utils.config import PipelineConfig, load_config
-    repo = Path(midt.__file__).resolve().parent.parent
-    path = repo/"configs"/f"{config}.yaml"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; configs: {', '.join(sorted(p.stem for p in path.parent.glob('*.yaml')))}")
-    cfg = load_config(path, PipelineConfig)
-    out = Path(output_dir or repo/"outputs")
+    from midt.utils.io import _package_dir, config_file, user_path
+    cfg = load_config(config_file(config), PipelineConfig)
+    checkout = _package_dir().parent
+    default = checkout/"outputs" if (checkout/"settings.ini").is_file() else Path.cwd()/"outputs"  # installed: here
+    out = user_path(output_dir or default)
     metrics = run_pipeline(cfg, str(out))
     return {"run": out/cfg.run_name, "data_path": Path(metrics["data"]["data_path"]),
             "checkpoint": Path(metrics["dt"]["checkpoint"]), "metrics": metrics}
