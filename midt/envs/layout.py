@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import math
+import re
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['LAYOUT_DIR', 'LAYOUT_CHARS', 'KEY_COLOURS', 'JSON_KEYS', 'Pos', 'LayoutError', 'shipped_layouts', 'Layout',
-           'parse_layout', 'load_layout']
+__all__ = ['LAYOUT_DIR', 'LAYOUT_CHARS', 'KEY_COLOURS', 'JSON_KEYS', 'MAX_LAYOUT_SIDE', 'MAX_LAYOUT_BYTES', 'MAX_REWARD', 'Pos',
+           'LayoutError', 'shipped_layouts', 'Layout', 'parse_layout', 'load_layout']
 
 # %% ../../nbs/10_envs.layout.ipynb #adef00de
 class LayoutError(ValueError):
@@ -28,6 +30,9 @@ LAYOUT_CHARS = {"#": "wall", ".": "floor", "S": "start", "G": "reward 1.0", "R":
                 "D": "door", "r": "red key", "b": "blue key"}
 KEY_COLOURS = ("red", "blue")  # held-key codes 1, 2 (0: none)
 JSON_KEYS = ("default_correct_keys", "key_pairs", "protected_rewards", "reward_values", "cue_validity")
+MAX_LAYOUT_SIDE = 256          # rows and columns of a grid, at most
+MAX_LAYOUT_BYTES = 1 << 20     # a layout file (or its companion JSON) larger than this is refused before it is read
+MAX_REWARD = 1e6               # largest magnitude of a reward value
 
 Pos = tuple[int, int]
 
@@ -73,14 +78,43 @@ def _err(source, msg, line=None, col=None, key=None) -> LayoutError:
     if key is not None: where = (where + ", " if where else "") + f"JSON key {key}"
     return LayoutError(f"{source}: {where + ': ' if where else ''}{msg}")
 
+def _jtype(v) -> str:
+    "How JSON spells the type of `v`."
+    return {bool: "true/false", int: "a number", float: "a number", str: "a string", list: "a list", dict: "an object",
+            type(None): "null"}.get(type(v), type(v).__name__)
+
 def _parse_pos(s, source, key, layout_h, layout_w) -> Pos:
-    try:
-        r, c = (int(v) for v in str(s).split(","))
-    except ValueError:
-        raise _err(source, f"coordinate {s!r} is not written \"row,col\"", key=key) from None
+    m = re.fullmatch(r"\s*([0-9]{1,6})\s*,\s*([0-9]{1,6})\s*", s) if isinstance(s, str) else None
+    if m is None:
+        raise _err(source, f"coordinate {s!r} ({_jtype(s)}) is not a string \"row,col\" of two whole numbers", key=key)
+    r, c = int(m[1]), int(m[2])
     if not (0 <= r < layout_h and 0 <= c < layout_w):
-        raise _err(source, f"coordinate {s!r} lies outside the {layout_h}x{layout_w} grid", key=key)
+        raise _err(source, f"coordinate {s!r} lies outside the {layout_h}x{layout_w} grid "
+                           f"(rows 0..{layout_h - 1}, columns 0..{layout_w - 1})", key=key)
     return r, c
+
+def _number(v, source, key, lo=None, hi=None) -> float:
+    "`v` as a float if it is a finite JSON number in [lo, hi] (a bool or a string is not a number)."
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise _err(source, f"expected a number, got {v!r} ({_jtype(v)})", key=key)
+    if not math.isfinite(v): raise _err(source, f"expected a finite number, got {v!r}", key=key)
+    if (lo is not None and v < lo) or (hi is not None and v > hi):
+        raise _err(source, f"{v!r} is outside [{lo:g}, {hi:g}]", key=key)
+    return float(v)
+
+def _load_json(text, source, line_offset=0):
+    "JSON with no key written twice and no NaN/Infinity; errors name the line and column."
+    def pairs(kv):
+        out = {}
+        for k, v in kv:
+            if k in out: raise _err(source, f"key {k!r} is written twice in one object", key=repr(k))
+            out[k] = v
+        return out
+    def constant(c): raise _err(source, f"{c} is not a finite number")
+    try: return json.loads(text, object_pairs_hook=pairs, parse_constant=constant)
+    except json.JSONDecodeError as e:
+        raise _err(source, f"malformed JSON: {e.msg}", line=e.lineno + line_offset, col=e.colno) from None
+    except RecursionError: raise _err(source, "malformed JSON: nested too deeply") from None
 
 def _flood(grid, start, passable) -> dict[Pos, int]:
     "Breadth-first walking distances from `start` over cells whose char satisfies `passable`."
@@ -120,9 +154,13 @@ def _split_source(text: str, source: str, json_path: Path | None):
     return lines, cfg_text, cfg_source
 
 def _read_grid(lines, source):
-    "Check shape and characters; pull out the `R<int>` values. Returns rows and {pos: value}."
+    "Check size, shape and characters; pull out the `R<int>` values. Returns rows and {pos: value}."
     if not lines: raise _err(source, "the layout has no grid")
     width = len(lines[0])
+    if len(lines) > MAX_LAYOUT_SIDE or max(map(len, lines)) > MAX_LAYOUT_SIDE:
+        width = max(map(len, lines))
+        raise _err(source, f"the grid is {len(lines)}x{width} cells; at most {MAX_LAYOUT_SIDE}x{MAX_LAYOUT_SIDE} "
+                           "(MAX_LAYOUT_SIDE) is supported")
     rows, values = [], {}
     for i, line in enumerate(lines):
         if len(line) != width:
@@ -133,8 +171,12 @@ def _read_grid(lines, source):
             ch = line[j]
             if ch == "R":
                 k = j + 1
-                while k < width and line[k].isdigit(): k += 1
-                values[i, j] = float(line[j + 1:k]) if k > j + 1 else 1.0
+                while k < width and line[k] in "0123456789": k += 1
+                v = float(line[j + 1:k]) if k > j + 1 else 1.0
+                if v > MAX_REWARD:
+                    raise _err(source, f"reward value {line[j + 1:k]} is larger than {MAX_REWARD:g} (MAX_REWARD)",
+                               line=i + 1, col=j + 1)
+                values[i, j] = v
                 row.append("R"); row.extend("." * (k - j - 1)); j = k; continue
             if ch not in LAYOUT_CHARS:
                 raise _err(source, f"unknown character {ch!r}; valid: " +
@@ -143,6 +185,51 @@ def _read_grid(lines, source):
             row.append(ch); j += 1
         rows.append("".join(row))
     return rows, values
+
+# %% ../../nbs/10_envs.layout.ipynb #e370bc7e
+MAX_SEARCH_STATES = 200_000  # beyond this many abstract states the collectability check gives up (and accepts)
+
+def _check_collectable(rows, start, doors, keys, colours, rewards, pairs, key_doors, correct, protected, rooms, source):
+    "Refuse a layout with a reward that no episode can collect, searching rooms x held key x keys x doors x destroyed."
+    h, w = len(rows), len(rows[0])
+    door_at = {p: i for i, p in enumerate(doors)}
+    nbrs = lambda r, c: [(a, b) for a, b in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)) if 0 <= a < h and 0 <= b < w]
+    adj = {}  # ("room", id) or ("door", i) -> set of neighbouring rooms/doors
+    for i, (r, c) in enumerate(doors):
+        for p in nbrs(r, c):
+            if p in door_at: other = ("door", door_at[p])
+            elif rooms[p] >= 0: other = ("room", int(rooms[p]))
+            else: continue
+            adj.setdefault(("door", i), set()).add(other); adj.setdefault(other, set()).add(("door", i))
+    room_keys, room_rewards = {}, {}
+    for k, p in enumerate(keys): room_keys.setdefault(int(rooms[p]), []).append(k)
+    for i, p in enumerate(rewards): room_rewards.setdefault(int(rooms[p]), []).append(i)
+    pair_mask = [1 << k for k in range(len(keys))]
+    for a, b in pairs: pair_mask[a] = pair_mask[b] = (1 << a) | (1 << b)
+    prot = [sum(1 << i for i in ps) for ps in protected]
+    wrong = [prot[d] if d >= 0 and correct[d] and correct[d] != colours[k] else 0 for k, d in enumerate(key_doors)]
+    s0 = (("room", int(rooms[start])), 0, (1 << len(keys)) - 1, 0, 0)
+    seen, q, got, todo = {s0}, deque([s0]), 0, (1 << len(rewards)) - 1
+    while q and got != todo:
+        if len(seen) > MAX_SEARCH_STATES: return  # too large to decide cheaply: accept
+        pos, held, kmask, dmask, lost = q.popleft()
+        nxt = []
+        if pos[0] == "room":
+            for i in room_rewards.get(pos[1], ()):
+                if not lost >> i & 1: got |= 1 << i
+            if not held:
+                for k in room_keys.get(pos[1], ()):
+                    if kmask >> k & 1: nxt.append((pos, colours[k], kmask & ~pair_mask[k], dmask, lost | wrong[k]))
+        for o in adj.get(pos, ()):
+            if o[0] == "room" or dmask >> o[1] & 1: nxt.append((o, held, kmask, dmask, lost))
+            elif held: nxt.append((o, 0, kmask, dmask | 1 << o[1], lost))
+        for s in nxt:
+            if s not in seen: seen.add(s); q.append(s)
+    for i, (r, c) in enumerate(rewards):
+        if not got >> i & 1:
+            raise _err(source, "no episode can collect this reward: every way to it needs a door opened with a key that "
+                               "cannot be fetched first (a key behind its own door, walled off, or used up), or a "
+                               "wrong key destroys it", line=r + 1, col=c + 1)
 
 # %% ../../nbs/10_envs.layout.ipynb #8b469540
 def parse_layout(
@@ -153,17 +240,26 @@ def parse_layout(
     json_source: str | None = None, # where `config` came from, for error messages
 ) -> Layout:
     "Parse and validate a layout given as text."
+    if not isinstance(text, str): raise LayoutError(f"{source}: a layout is text, got {type(text).__name__}")
+    if len(text) > MAX_LAYOUT_BYTES:
+        raise LayoutError(f"{source}: the layout is {len(text)} characters; at most {MAX_LAYOUT_BYTES} (MAX_LAYOUT_BYTES)")
     lines, cfg_text, cfg_source = _split_source(text, source, None)
     if cfg_text is not None and cfg_text.strip():
-        try: config = json.loads(cfg_text)
-        except json.JSONDecodeError as e:
-            raise _err(cfg_source, f"malformed JSON: {e.msg}", line=e.lineno + (len(lines) + 1 if cfg_source == source else 0),
-                       col=e.colno) from None
+        config = _load_json(cfg_text, cfg_source, len(lines) + 1 if cfg_source == source else 0)
     cfg_source = json_source or cfg_source
-    config = config or {}
-    if not isinstance(config, dict): raise _err(cfg_source, "the companion config must be a JSON object")
+    if config is None: config = {}
+    if not isinstance(config, dict):
+        raise _err(cfg_source, f"the companion config must be a JSON object {{...}}, got {_jtype(config)}")
     for k in config:
         if k not in JSON_KEYS: raise _err(cfg_source, f"unknown key; valid keys: {', '.join(JSON_KEYS)}", key=repr(k))
+    def _of(k, kind):
+        "config[k], which must be an object (dict) or a list; null or absent: empty."
+        v = config.get(k)
+        if v is None: return kind()
+        if not isinstance(v, kind):
+            want = 'an object {"row,col": ...}' if kind is dict else "a list [...]"
+            raise _err(cfg_source, f"expected {want}, got {_jtype(v)}", key=repr(k))
+        return v
 
     rows, values = _read_grid(lines, source)
     h, w = len(rows), len(rows[0])
@@ -181,6 +277,8 @@ def parse_layout(
     reach = _flood(rows, start, lambda ch: ch != "#")
     for (r, c) in rewards:
         if (r, c) not in reach: raise _err(source, "no path from 'S' reaches this reward", line=r + 1, col=c + 1)
+    if not rewards:
+        raise _err(source, "the layout has no reward ('G' or 'R<value>'): an episode could never earn anything")
     if doors and not keys:
         r, c = doors[0]
         raise _err(source, "a door, but no key anywhere in the layout to open it", line=r + 1, col=c + 1)
@@ -192,33 +290,37 @@ def parse_layout(
             raise _err(cfg_source, f"cell {pos[0]},{pos[1]} is {rows[pos[0]][pos[1]]!r}, not {names}", key=key)
 
     # reward values
-    for s, v in (config.get("reward_values") or {}).items():
+    for s, v in _of("reward_values", dict).items():
         key = f"reward_values[{s!r}]"; pos = P(s, key); _expect(pos, "RG", key)
-        try: values[pos] = float(v)
-        except (TypeError, ValueError): raise _err(cfg_source, f"value {v!r} is not a number", key=key) from None
+        values[pos] = _number(v, cfg_source, key, -MAX_REWARD, MAX_REWARD)
 
     # correct keys per door
     correct = [0] * len(doors)
-    for s, colour in (config.get("default_correct_keys") or {}).items():
+    for s, colour in _of("default_correct_keys", dict).items():
         key = f"default_correct_keys[{s!r}]"; pos = P(s, key); _expect(pos, "D", key)
-        if colour not in KEY_COLOURS: raise _err(cfg_source, f"colour {colour!r} is not one of {KEY_COLOURS}", key=key)
+        if not isinstance(colour, str) or colour not in KEY_COLOURS:
+            raise _err(cfg_source, f"colour {colour!r} is not one of {', '.join(map(repr, KEY_COLOURS))}", key=key)
         correct[doors.index(pos)] = KEY_COLOURS.index(colour) + 1
 
     # protected rewards
     protected = [()] * len(doors)
-    for s, rs in (config.get("protected_rewards") or {}).items():
+    for s, rs in _of("protected_rewards", dict).items():
         key = f"protected_rewards[{s!r}]"; pos = P(s, key); _expect(pos, "D", key)
+        if not isinstance(rs, list): raise _err(cfg_source, f'expected a list of rewards ["row,col", ...], got {_jtype(rs)}', key=key)
         idx = []
         for t in rs:
-            rp = P(t, key); _expect(rp, "RG", key); idx.append(rewards.index(rp))
+            rp = P(t, key); _expect(rp, "RG", key)
+            if rewards.index(rp) in idx: raise _err(cfg_source, f"reward {t!r} is listed twice", key=key)
+            idx.append(rewards.index(rp))
         protected[doors.index(pos)] = tuple(idx)
 
     # key pairs (explicit), then the key -> door map
     key_doors, pairs, paired = [-1] * len(keys), [], set()
-    for n, kp in enumerate(config.get("key_pairs") or []):
+    for n, kp in enumerate(_of("key_pairs", list)):
         key = f"key_pairs[{n}]"
-        if not isinstance(kp, dict) or len(kp.get("positions", [])) != 2:
-            raise _err(cfg_source, 'each pair is {"positions": ["r,c", "r,c"], "room_id": n}', key=key)
+        if (not isinstance(kp, dict) or set(kp) - {"positions", "room_id"} or not isinstance(kp.get("positions"), list)
+                or len(kp["positions"]) != 2):
+            raise _err(cfg_source, f'each pair is {{"positions": ["r,c", "r,c"], "room_id": n}}, got {kp!r}'[:300], key=key)
         ks = []
         for s in kp["positions"]:
             pos = P(s, key); _expect(pos, "rb", key); ks.append(keys.index(pos))
@@ -226,7 +328,7 @@ def parse_layout(
         pairs.append(tuple(ks)); paired.update(ks)
         if "room_id" in kp:
             rid = kp["room_id"]
-            if not isinstance(rid, int) or not 0 <= rid < len(doors):
+            if isinstance(rid, bool) or not isinstance(rid, int) or not 0 <= rid < len(doors):
                 raise _err(cfg_source, f"room_id {rid!r} names no door (the layout has {len(doors)} doors)", key=key)
             for k in ks: key_doors[k] = rid
 
@@ -245,14 +347,24 @@ def parse_layout(
         pairs.append((a, b)); paired.update((a, b))
 
     cue = config.get("cue_validity")
-    if cue is not None and not (isinstance(cue, (int, float)) and 0 <= cue <= 1):
-        raise _err(cfg_source, f"must be a probability in [0, 1], got {cue!r}", key="'cue_validity'")
+    if cue is not None: cue = _number(cue, cfg_source, "'cue_validity' (a probability)", 0, 1)
+    _check_collectable(rows, start, doors, keys, colours, rewards, pairs, key_doors, correct, protected, rooms, source)
     return Layout(grid=tuple(rows), start=start, doors=doors, keys=keys, key_colours=colours, rewards=rewards,
                   reward_values=tuple(values[p] for p in rewards), key_pairs=tuple(pairs), key_doors=tuple(key_doors),
                   correct_keys=tuple(correct), protected=tuple(protected), rooms=rooms,
                   cue_validity=None if cue is None else float(cue), name=name or "<string>", source=source)
 
 # %% ../../nbs/10_envs.layout.ipynb #374c86e9
+def _read_text(path: Path, what: str) -> str:
+    "A file's UTF-8 text, refusing one larger than `MAX_LAYOUT_BYTES` before reading it."
+    try:
+        if (size := path.stat().st_size) > MAX_LAYOUT_BYTES:
+            raise LayoutError(f"{path}: {what} is {size} bytes; at most {MAX_LAYOUT_BYTES} (MAX_LAYOUT_BYTES) are read")
+        raw = path.read_bytes()
+    except OSError as e: raise LayoutError(f"{path}: cannot read the {what} ({e.strerror or e})") from None
+    try: return raw.decode("utf-8")
+    except UnicodeDecodeError: raise LayoutError(f"{path}: not a UTF-8 text {what}") from None
+
 def load_layout(
     layout: "str | Path | Layout", # a shipped layout's name, a `.txt` path, a layout string, or a `Layout`
 ) -> Layout:
@@ -260,17 +372,22 @@ def load_layout(
     if isinstance(layout, Layout): return layout
     if isinstance(layout, str) and ("\n" in layout):
         return parse_layout(layout)
+    if not isinstance(layout, (str, Path)):
+        raise LayoutError(f"a layout is a shipped name, a path, a layout string or a Layout, got {type(layout).__name__}")
+    if "\0" in str(layout): raise LayoutError(f"{str(layout)!r}: a layout path must not contain a NUL character")
     path = Path(layout)
-    if not path.exists() and isinstance(layout, str) and (LAYOUT_DIR/f"{layout}.txt").exists():
-        path = LAYOUT_DIR/f"{layout}.txt"
-    if not path.is_file():
+    try:
+        if not path.exists() and isinstance(layout, str) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", layout) \
+                and (LAYOUT_DIR/f"{layout}.txt").is_file():
+            path = LAYOUT_DIR/f"{layout}.txt"
+        is_file, json_path = path.is_file(), path.with_suffix(".json")
+        has_json = json_path.exists()
+    except (OSError, ValueError) as e: raise LayoutError(f"{layout}: not a usable layout path ({e})") from None
+    if not is_file:
         raise LayoutError(f"{layout}: no such layout file, and not a shipped layout (shipped: {', '.join(shipped_layouts())})")
-    json_path = path.with_suffix(".json")
-    text = path.read_text(encoding="utf-8")
+    text = _read_text(path, "layout")
     config, json_source = None, None
-    if json_path.exists() and not any(l.strip() == "---" for l in text.splitlines()):
-        try: config = json.loads(json_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise _err(str(json_path), f"malformed JSON: {e.msg}", line=e.lineno, col=e.colno) from None
+    if has_json and not any(l.strip() == "---" for l in text.splitlines()):
+        config = _load_json(_read_text(json_path, "layout JSON"), str(json_path))
         json_source = str(json_path)
     return parse_layout(text, source=str(path), config=config, name=path.stem, json_source=json_source)

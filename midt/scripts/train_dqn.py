@@ -6,16 +6,25 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
 from ..utils.config import ConfigError, DQNConfig, load_config
 
 # %% auto #0
-__all__ = ['parse_args', 'main']
+__all__ = ['one_line', 'parse_args', 'main']
 
 # %% ../../nbs/81_scripts.train_dqn.ipynb #33551fac
+class _Parser(argparse.ArgumentParser):
+    "An argument parser whose errors are one line `error: ...` and exit status 2."
+    def error(self, message): print(f"error: {self.prog}: {message}", file=sys.stderr); raise SystemExit(2)
+
+def one_line(e: BaseException) -> str:
+    "An exception's message on one line (a multi-line `ConfigError` joined with '; ')."
+    return "; ".join(l.strip() for l in str(e).splitlines() if l.strip()).replace(":; ", ": ")
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m midt.scripts.train_dqn", description="Train an SB3 agent and record every transition.")
+    p = _Parser(prog="python -m midt.scripts.train_dqn", description="Train an SB3 agent and record every transition.")
     p.add_argument("--config", required=True, help="DQN config YAML (midt.utils.config.DQNConfig)")
     p.add_argument("--algo", choices=["dqn", "ppo", "a2c"], help="overrides `algorithm`")
     p.add_argument("--total-timesteps", type=int, help="overrides `total_timesteps`")
@@ -25,22 +34,30 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 def main(argv=None) -> int:
-    "Command line entry point; returns the exit status."
-    a = parse_args(argv)
+    "Command line entry point; returns the exit status (2: bad input, with one line `error: ...` on stderr)."
+    try: a = parse_args(argv)
+    except SystemExit as e: return int(e.code or 0)
     over = {k: v for k, v in {"algorithm": a.algo, "total_timesteps": a.total_timesteps, "seed": a.seed,
                               "output_dir": a.output_dir}.items() if v is not None}
     if a.no_progress: over["progress_bar"] = False
+    from midt.envs.layout import LayoutError
     try:
         cfg = load_config(a.config, DQNConfig, check_paths=True, **over)
+    except ConfigError as e:
+        print(f"error: {one_line(e)}", file=sys.stderr); return 2
+    try:
         from midt.envs.factory import make_env
         from midt.agents.dqn_trainer import env_kwargs
         make_env(cfg.env_layout_path, **env_kwargs(cfg)).close()           # the env must exist before anything runs
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr); return 2
-    except ValueError as e:  # LayoutError, unknown MiniGrid id, bad obs_mode
-        print(f"error: {a.config}: key 'env_layout_path': {e}", file=sys.stderr); return 2
+    except (LayoutError, ValueError, OSError) as e:  # a refused layout, an unknown MiniGrid id
+        print(f"error: {a.config}: key 'env_layout_path' ({cfg.env_layout_path!r}): {one_line(e)}", file=sys.stderr); return 2
+    if cfg.use_wandb and importlib.util.find_spec("wandb") is None:
+        print(f"error: {a.config}: key 'use_wandb': true needs the `wandb` package (pip install wandb), or set it to false",
+              file=sys.stderr); return 2
     from midt.agents.dqn_trainer import train_dqn
-    res = train_dqn(cfg)
+    try: res = train_dqn(cfg)
+    except OSError as e:  # an output folder that cannot be written
+        print(f"error: {a.config}: key 'output_dir' ({cfg.output_dir!r}): {one_line(e)}", file=sys.stderr); return 2
     s = res.summary
     print(f"[midt] {s['algorithm']} on {s['env']}: {s['episodes']} episodes, {s['transitions']} transitions "
           f"({s['training_transitions']} from training), returns {s['return_min']:.2f}..{s['return_max']:.2f} "

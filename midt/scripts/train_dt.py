@@ -6,17 +6,26 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
 from ..utils.config import ConfigError, DTModelConfig, DTTrainConfig, load_config
 
 # %% auto #0
-__all__ = ['main']
+__all__ = ['one_line', 'main']
 
 # %% ../../nbs/82_scripts.train_dt.ipynb #c743d26a
+class _Parser(argparse.ArgumentParser):
+    "An argument parser whose errors are one line `error: ...` and exit status 2."
+    def error(self, message): print(f"error: {self.prog}: {message}", file=sys.stderr); raise SystemExit(2)
+
+def one_line(e: BaseException) -> str:
+    "An exception's message on one line (a multi-line `ConfigError` joined with '; ')."
+    return "; ".join(l.strip() for l in str(e).splitlines() if l.strip()).replace(":; ", ": ")
+
 def main(argv=None) -> int:
-    "Command line entry point; returns the exit status."
-    p = argparse.ArgumentParser(prog="python -m midt.scripts.train_dt", description="Train a Decision Transformer offline.")
+    "Command line entry point; returns the exit status (2: bad input, with one line `error: ...` on stderr)."
+    p = _Parser(prog="python -m midt.scripts.train_dt", description="Train a Decision Transformer offline.")
     p.add_argument("--config", required=True, help="training config YAML (DTTrainConfig)")
     p.add_argument("--model-config", required=True, help="model config YAML (DTModelConfig)")
     p.add_argument("--data-path"); p.add_argument("--max-steps", type=int); p.add_argument("--device")
@@ -24,20 +33,27 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true", help="continue from <output_dir>/checkpoints/last.pt")
     p.add_argument("--bc", action="store_true", help="train the return-blind baseline (condition_on_return: false)")
     p.add_argument("--no-progress", action="store_true")
-    a = p.parse_args(argv)
+    try: a = p.parse_args(argv)
+    except SystemExit as e: return int(e.code or 0)
     over = {k: v for k, v in {"data_path": a.data_path, "max_steps": a.max_steps, "device": a.device,
                               "output_dir": a.output_dir, "seed": a.seed}.items() if v is not None}
     try:
         cfg = load_config(a.config, DTTrainConfig, check_paths=True, **over)
         mcfg = load_config(a.model_config, DTModelConfig, **({"condition_on_return": False} if a.bc else {}))
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr); return 2
+        print(f"error: {one_line(e)}", file=sys.stderr); return 2
+    if cfg.use_wandb and importlib.util.find_spec("wandb") is None:
+        print(f"error: {a.config}: key 'use_wandb': true needs the `wandb` package (pip install wandb), or set it to false",
+              file=sys.stderr); return 2
     from midt.data.storage import DataFileError
     from midt.training.trainer import CheckpointError, train_dt
     try:
         res = train_dt(cfg, mcfg, resume=a.resume, progress=not a.no_progress)
-    except (DataFileError, CheckpointError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr); return 2
+    except DataFileError as e:
+        print(f"error: {a.config}: key 'data_path' ({cfg.data_path!r}): {one_line(e)}", file=sys.stderr); return 2
+    except (CheckpointError, ValueError, OSError) as e:  # OSError: unreadable data, unwritable output
+        print(f"error: {a.config}: {one_line(e)}" if str(a.config) not in str(e) else f"error: {one_line(e)}",
+              file=sys.stderr); return 2
     h = res.history[-1] if res.history else {}
     print(f"[midt] {'BC' if a.bc else 'DT'} trained: {res.model.num_parameters} parameters; "
           f"val loss {h.get('val_loss', float('nan')):.3f}, val action accuracy {h.get('val_action_accuracy', float('nan')):.3f}")

@@ -6,17 +6,21 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import re
+import reprlib
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .io import atomic_write, safe_name
 
 # %% auto #0
-__all__ = ['DEVICE_CHOICES', 'InputPath', 'Device', 'ObsMode', 'ProbeTarget', 'T', 'ConfigError', 'resolve_device', 'MidtConfig',
-           'DQNConfig', 'DTTrainConfig', 'DTModelConfig', 'InterpConfig', 'EvalConfig', 'PipelineConfig', 'load_config',
-           'save_config', 'config_table']
+__all__ = ['DEVICE_CHOICES', 'PathStr', 'InputPath', 'Name', 'Count', 'Seed', 'Prob', 'Device', 'ObsMode', 'ProbeTarget', 'T',
+           'ConfigError', 'resolve_device', 'MidtConfig', 'DQNConfig', 'DTTrainConfig', 'DTModelConfig', 'InterpConfig',
+           'EvalConfig', 'PipelineConfig', 'StrictYAMLLoader', 'read_yaml', 'load_config', 'save_config',
+           'config_table']
 
 # %% ../../nbs/00_utils.config.ipynb #48b2911d
 class ConfigError(ValueError):
@@ -41,102 +45,136 @@ def resolve_device(
 
 # %% ../../nbs/00_utils.config.ipynb #dcaed988
 class MidtConfig(BaseModel):
-    "Base of every midt config: unknown keys are errors, fields are validated on assignment."
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    "Base of every midt config: unknown keys are errors, types are strict, floats finite, assignments validated."
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=(), strict=True,
+                              allow_inf_nan=False)
+    removed_keys: ClassVar[dict[str, str]] = {}  # key -> what to do instead (keys earlier versions accepted)
 
-InputPath = Annotated[str, Field(json_schema_extra={"must_exist": True})]
+def _path_str(v: str) -> str:
+    if "\0" in v: raise ValueError("a path must not contain a NUL character")
+    if v != v.strip(): raise ValueError("a path must not start or end with whitespace")
+    return v
+
+def _name(v: str) -> str:
+    safe_name(v, "name")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", v):
+        raise ValueError("must be one plain name: 1-100 of letters, digits, '_', '-', '.', not starting with '.' or '-'")
+    return v
+
+PathStr = Annotated[str, Field(min_length=1, max_length=4096), AfterValidator(_path_str)]
+"A file or folder path: non-empty, no NUL, no surrounding whitespace."
+InputPath = Annotated[PathStr, Field(json_schema_extra={"must_exist": True})]
 "A path that must exist when the config is loaded with `check_paths=True` (a shipped layout's name is accepted for layouts)."
+Name = Annotated[str, AfterValidator(_name)]
+"One plain folder name (`safe_name` semantics): never `.`, `..`, a path, or a hidden name."
+Count = Annotated[int, Field(gt=0, le=2**31 - 1)]
+"A positive integer (at most 2^31 - 1)."
+Seed = Annotated[int, Field(ge=0, lt=2**32, description="random seed, 0 <= seed < 2^32")]
+Prob = Annotated[float, Field(ge=0, le=1)]
+"A probability in [0, 1]."
 
-Device = Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$")]
+Device = Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:[0-9]{1,3})?)$")]
 ObsMode = Literal["symbolic", "symbolic_minimal", "pixels", "pixel", "both"]
 
 # %% ../../nbs/00_utils.config.ipynb #9f7c826e
+_NO_VIDEO = ("DQN training records no videos; remove the key (`python -m midt.scripts.evaluate` writes an episode GIF "
+             "of the trained DT, and `GridWorldEnv(render_mode='rgb_array')` renders any episode)")
+
 class DQNConfig(MidtConfig):
     "Training an SB3 agent on a gridworld while recording every transition (`configs/dqn/gridworld.yaml`)."
+    removed_keys: ClassVar[dict[str, str]] = {"record_video": _NO_VIDEO, "video_freq": _NO_VIDEO, "video_fps": _NO_VIDEO}
     # environment
     env_layout_path: InputPath = Field(description="layout file, or the name of a shipped layout (required)")
     obs_mode: ObsMode = Field("symbolic", description="observation mode of the gridworld")
-    max_episode_steps: int = Field(500, gt=0, description="episode length before truncation")
-    view_size: int = Field(7, ge=3, description="MiniGrid only (`env_layout_path: MiniGrid-...`): egocentric view side")
+    max_episode_steps: Count = Field(500, description="episode length before truncation")
+    view_size: int = Field(7, ge=3, le=99, description="MiniGrid only (`env_layout_path: MiniGrid-...`): egocentric view side, odd")
     # algorithm (midt adds `algorithm`, `n_envs`, `vec_env`, `net_arch`, `n_steps`, `ent_coef`, `device`)
     algorithm: Literal["dqn", "ppo", "a2c"] = Field("dqn", description="SB3 algorithm that generates the data")
-    n_envs: int = Field(1, gt=0, description="environments stepped together; every one is recorded")
+    n_envs: int = Field(1, gt=0, le=1024, description="environments stepped together; every one is recorded")
     vec_env: Literal["dummy", "subproc"] = Field("dummy", description="SB3 VecEnv class (subproc: one process per env)")
-    net_arch: list[int] = Field(default_factory=lambda: [64, 64], description="hidden layers of the policy/Q network")
-    n_steps: int = Field(128, gt=0, description="PPO/A2C: steps per environment per update")
+    net_arch: list[Annotated[int, Field(gt=0, le=65536)]] = Field(default_factory=lambda: [64, 64], max_length=64,
+                                                                   description="hidden layers of the policy/Q network")
+    n_steps: Count = Field(128, description="PPO/A2C: steps per environment per update")
     ent_coef: float = Field(0.01, ge=0, description="PPO/A2C: entropy bonus")
     learning_rate: float = Field(1e-4, gt=0)
-    buffer_size: int = Field(100_000, gt=0)
-    learning_starts: int = Field(1000, ge=0)
-    batch_size: int = Field(32, gt=0)
-    gamma: float = Field(0.99, gt=0, le=1)
-    exploration_fraction: float = Field(0.5, ge=0, le=1)
-    exploration_initial_eps: float = Field(1.0, ge=0, le=1)
-    exploration_final_eps: float = Field(0.05, ge=0, le=1)
-    target_update_interval: int = Field(1000, gt=0)
-    train_freq: int = Field(4, gt=0)
-    total_timesteps: int = Field(100_000, gt=0, description="environment steps summed over all environments")
-    seed: int = 42
+    buffer_size: Count = 100_000
+    learning_starts: int = Field(1000, ge=0, le=2**31 - 1)
+    batch_size: Count = 32
+    gamma: float = Field(0.99, gt=0, le=1, description="discount, in (0, 1]")
+    exploration_fraction: Prob = Field(0.5, description="fraction of training over which epsilon decays, in [0, 1]")
+    exploration_initial_eps: Prob = 1.0
+    exploration_final_eps: Prob = 0.05
+    target_update_interval: Count = 1000
+    train_freq: Count = 4
+    total_timesteps: Count = Field(100_000, description="environment steps summed over all environments")
+    seed: Seed = 42
     device: Device = Field("auto", description="auto: CUDA, then MPS, then CPU")
     # data (midt)
-    snapshot_fractions: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0],
-                                            description="save the policy at these fractions of training")
-    extra_episodes: int = Field(0, ge=0, description="per snapshot and epsilon: extra recorded episodes (widens the returns)")
-    extra_epsilons: list[float] = Field(default_factory=lambda: [0.0, 0.2, 0.5], description="epsilons of the extra episodes")
-    flush_interval: float = Field(2.0, gt=0, description="seconds: finished episodes are durable at most this long after ending")
+    snapshot_fractions: list[Annotated[float, Field(gt=0, le=1)]] = Field(
+        default_factory=lambda: [0.25, 0.5, 0.75, 1.0], max_length=1000,
+        description="save the policy at these fractions of training, each in (0, 1]")
+    extra_episodes: int = Field(0, ge=0, le=1_000_000, description="per snapshot and epsilon: extra recorded episodes (widens the returns)")
+    extra_epsilons: list[Prob] = Field(default_factory=lambda: [0.0, 0.2, 0.5], max_length=1000,
+                                       description="epsilons of the extra episodes, each in [0, 1]")
+    flush_interval: float = Field(2.0, gt=0, le=86400, description="seconds: finished episodes are durable at most this long after ending")
     # logging
     use_wandb: bool = Field(False, description="log to Weights & Biases (needs `wandb` installed; never used when false)")
-    wandb_project: str | None = None
-    run_name: str | None = None
-    log_interval: int = Field(100, gt=0)
+    wandb_project: Name | None = Field(None, description="W&B project (default: midt)")
+    run_name: Name | None = Field(None, description="W&B run name")
+    log_interval: Count = 100
     progress_bar: bool = True
-    record_video: bool = False
-    video_freq: int = Field(10_000, gt=0)
-    video_fps: int = Field(8, gt=0)
-    output_dir: str = "outputs/dqn"
+    output_dir: PathStr = "outputs/dqn"
+
+    @field_validator("view_size")
+    @classmethod
+    def _odd_view(cls, v):
+        if v % 2 == 0: raise ValueError(f"view_size must be odd (the agent sits in the middle), got {v}")
+        return v
 
 # %% ../../nbs/00_utils.config.ipynb #60332e08
 class DTTrainConfig(MidtConfig):
     "Offline training of the Decision Transformer (`configs/dt/gridworld.yaml`)."
     data_path: InputPath = Field("outputs/dqn/data/transitions.h5", description="recorded transitions (HDF5)")
-    context_length: int = Field(20, gt=0, description="timesteps per context window (3 tokens each)")
+    context_length: int = Field(20, gt=0, le=4096, description="timesteps per context window (3 tokens each)")
     rtg_scale: float = Field(1.0, gt=0, description="returns-to-go are divided by this before embedding")
-    train_split: float = Field(0.9, gt=0, le=1, description="fraction of episodes used for training")
+    train_split: float = Field(0.9, gt=0, le=1, description="fraction of episodes used for training, in (0, 1]")
     learning_rate: float = Field(1e-4, gt=0)
     weight_decay: float = Field(0.01, ge=0)
-    batch_size: int = Field(64, gt=0)
-    max_steps: int = Field(50_000, gt=0)
-    warmup_steps: int = Field(1000, ge=0)
+    batch_size: Count = 64
+    max_steps: Count = 50_000
+    warmup_steps: int = Field(1000, ge=0, le=2**31 - 1)
     scheduler_type: Literal["cosine", "linear", "constant"] = "cosine"
     gradient_clip: float = Field(1.0, gt=0)
-    eval_every: int = Field(1000, gt=0)
-    save_every: int = Field(5000, gt=0)
+    eval_every: Count = 1000
+    save_every: Count = 5000
     device: Device = Field("auto", description="auto: CUDA, then MPS, then CPU")
-    end_sample_prob: float = Field(0.0, ge=0, le=1, description="chance a training window ends at its episode's last step")
-    val_windows: int = Field(2048, gt=0, description="validation windows (fixed, evaluated at every eval_every)")
-    log_every: int = Field(50, gt=0, description="steps between loss logs (and the non-finite loss check)")
+    end_sample_prob: Prob = Field(0.0, description="chance a training window ends at its episode's last step, in [0, 1]")
+    val_windows: Count = Field(2048, description="validation windows (fixed, evaluated at every eval_every)")
+    log_every: Count = Field(50, description="steps between loss logs (and the non-finite loss check)")
     amp: bool = Field(False, description="bf16 autocast on CUDA")
-    eval_target_returns: list[float] = Field(default_factory=list, description="at each evaluation, also roll out at these targets")
-    eval_episodes: int = Field(10, gt=0, description="episodes per target for those rollouts")
-    use_wandb: bool = False
-    wandb_project: str | None = None
-    run_name: str | None = None
-    seed: int = 42
-    output_dir: str = "outputs/dt"
+    eval_target_returns: list[float] = Field(default_factory=list, max_length=1000,
+                                             description="at each evaluation, also roll out at these targets")
+    eval_episodes: Count = Field(10, description="episodes per target for those rollouts")
+    use_wandb: bool = Field(False, description="log to Weights & Biases")
+    wandb_project: Name | None = Field(None, description="W&B project")
+    run_name: Name | None = Field(None, description="W&B run name")
+    seed: Seed = 42
+    output_dir: PathStr = "outputs/dt"
 
 # %% ../../nbs/00_utils.config.ipynb #96e9aa8e
 class DTModelConfig(MidtConfig):
     "Architecture of the Decision Transformer (`configs/dt/model.yaml`)."
-    embed_dim: int = Field(128, gt=0, description="residual stream width")
-    num_layers: int = Field(3, gt=0)
-    num_heads: int = Field(4, gt=0)
-    dropout: float = Field(0.1, ge=0, lt=1)
-    max_timestep: int = Field(1000, gt=0, description="timesteps beyond this share the last embedding")
-    state_dim: int | None = Field(None, gt=0, description="null: inferred from the data")
-    action_dim: int = Field(4, gt=0)
+    embed_dim: int = Field(128, gt=0, le=65536, description="residual stream width")
+    num_layers: int = Field(3, gt=0, le=1024)
+    num_heads: int = Field(4, gt=0, le=1024)
+    dropout: float = Field(0.1, ge=0, lt=1, description="in [0, 1)")
+    max_timestep: Count = Field(1000, description="timesteps beyond this share the last embedding")
+    state_dim: Count | None = Field(None, description="null: inferred from the data")
+    action_dim: int = Field(4, gt=0, le=65536)
     obs_type: Literal["symbolic", "pixels"] = Field("symbolic", description="flat observations (linear) or pixels (CNN)")
-    obs_shape: list[int] | None = Field(None, description="pixels only: [H, W, 3]; null: inferred from the data")
-    context_length: int | None = Field(None, gt=0, description="timesteps per window; null: the training config's")
+    obs_shape: list[Annotated[int, Field(gt=0, le=65536)]] | None = Field(
+        None, min_length=3, max_length=3, description="pixels only: [H, W, 3]; null: inferred from the data")
+    context_length: int | None = Field(None, gt=0, le=4096, description="timesteps per window; null: the training config's")
     condition_on_return: bool = Field(True, description="false: the return-blind baseline (behaviour cloning)")
 
     @field_validator("num_heads")
@@ -146,42 +184,51 @@ class DTModelConfig(MidtConfig):
         if d is not None and d % v: raise ValueError(f"embed_dim={d} is not divisible by num_heads={v}")
         return v
 
+    @field_validator("obs_shape")
+    @classmethod
+    def _rgb(cls, v):
+        if v is not None and v[2] != 3: raise ValueError(f"obs_shape must be [H, W, 3] (RGB), got {v}")
+        return v
+
 # %% ../../nbs/00_utils.config.ipynb #95a1213b
-ProbeTarget = Annotated[str, Field(pattern=r"^(action|rtg|timestep|(latent:)?[a-z][a-z0-9_]*)$")]
+ProbeTarget = Annotated[str, Field(pattern=r"^(action|rtg|timestep|(latent:)?[a-z][a-z0-9_]{0,63})$")]
 "A probe target: action, rtg, timestep, or a latent of the data (`held_key` or `latent:held_key`), checked against the data when probing."
+
+_NO_PROBE_TRAINING = ("probes are fitted by scikit-learn (ridge / logistic regression) with no epochs or learning rate; "
+                      "remove the key")
 
 class InterpConfig(MidtConfig):
     "Interpretability runs: attention, probing, patching (`configs/interp/default.yaml`)."
+    removed_keys: ClassVar[dict[str, str]] = {
+        "probe_epochs": _NO_PROBE_TRAINING, "probe_lr": _NO_PROBE_TRAINING,
+        "analyze_heads": "every head's attention is always analysed; remove the key"}
     checkpoint_path: InputPath = "outputs/dt/checkpoints/best.pt"
     data_path: InputPath = "outputs/dqn/data/transitions.h5"
-    num_samples: int = Field(1000, gt=0, description="context windows analysed")
-    probe_targets: list[ProbeTarget] = Field(default_factory=lambda: ["action", "rtg", "timestep"])
-    probe_epochs: int = Field(100, gt=0)
-    probe_lr: float = Field(1e-3, gt=0)
-    analyze_heads: bool = True
+    num_samples: Count = Field(1000, description="context windows analysed")
+    probe_targets: list[ProbeTarget] = Field(default_factory=lambda: ["action", "rtg", "timestep"], max_length=100)
     run_patching: bool = False
-    patching_samples: int = Field(100, gt=0)
+    patching_samples: Count = 100
     counterfactual: Literal["return", "cue", "held_key"] = Field("return", description="what the patching pairs change")
     device: Device = "auto"
-    output_dir: str = "outputs/interp"
-    seed: int = 42
+    output_dir: PathStr = "outputs/interp"
+    seed: Seed = 42
 
 # %% ../../nbs/00_utils.config.ipynb #796c0539
 class EvalConfig(MidtConfig):
     "Evaluation of the trained DT in the pipeline: targets, episodes, sampling."
-    target_returns: list[float] | None = Field(None, description="null: a sweep over and beyond the data's returns")
-    calibration_points: int = Field(9, ge=3, description="targets in the sweep")
-    num_episodes: int = Field(20, gt=0, description="episodes per target")
+    target_returns: list[float] | None = Field(None, max_length=1000, description="null: a sweep over and beyond the data's returns")
+    calibration_points: int = Field(9, ge=3, le=1000, description="targets in the sweep")
+    num_episodes: Count = Field(20, description="episodes per target")
     greedy: bool = Field(False, description="argmax actions instead of sampling")
-    temperature: float = Field(1.0, gt=0, description="softmax temperature when sampling")
-    seed: int = 0
+    temperature: float = Field(1.0, gt=0, le=1000, description="softmax temperature when sampling")
+    seed: Seed = 0
 
 # %% ../../nbs/00_utils.config.ipynb #32547af1
 class PipelineConfig(MidtConfig):
     "The one-command pipeline (`configs/quickstart.yaml`): every stage's config under one roof."
-    run_name: str = Field("quickstart", pattern=r"^[A-Za-z0-9_.-]+$", description="folder name under `output_dir`")
-    output_dir: str = "outputs"
-    seed: int = 0
+    run_name: Name = Field("quickstart", description="folder name under `output_dir` (one plain name: never `.`, `..` or a path)")
+    output_dir: PathStr = "outputs"
+    seed: Seed = 0
     dqn: DQNConfig
     dt: DTTrainConfig = Field(default_factory=DTTrainConfig)
     model: DTModelConfig = Field(default_factory=DTModelConfig)
@@ -189,22 +236,52 @@ class PipelineConfig(MidtConfig):
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
 # %% ../../nbs/00_utils.config.ipynb #c02d44c8
+MAX_CONFIG_BYTES = 1 << 20  # a config file larger than this is refused before it is read
+
+_repr = reprlib.Repr(); _repr.maxstring = _repr.maxother = 60; _repr.maxlist = _repr.maxdict = 6; _repr.maxlevel = 2
+
 def _key(loc) -> str: return ".".join(str(o) for o in loc) or "<top level>"
+
+def _owner(model, loc) -> type[BaseModel]:
+    "The config class that holds the key at `loc`."
+    for part in loc[:-1]:
+        f = model.model_fields.get(part) if isinstance(part, str) else None
+        ann = getattr(f, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)): break
+        model = ann
+    return model
 
 def _describe(e: dict) -> str:
     if e["type"] == "extra_forbidden": return "unknown key (misspelt?)"
     if e["type"] == "missing": return "required key is missing"
-    return f"{e['msg']} (got {e['input']!r})"
+    v = e["input"]
+    if isinstance(v, bool) and e["type"] in ("int_type", "float_type"):
+        kind = "an integer" if e["type"] == "int_type" else "a number"
+        return f"expected {kind}, got {str(v).lower()} (true/false is not a number)"
+    if e["type"] == "int_type" and isinstance(v, float): return f"expected an integer, got {v!r} (write it without a decimal point)"
+    if e["type"] == "value_error": return e["msg"].removeprefix("Value error, ")  # our own messages name the value
+    return f"{e['msg']} (got {_repr.repr(v)})"
 
 def _format_validation(path, err: ValidationError, model) -> str:
-    lines = [f"{path}: invalid {model.__name__} ({err.error_count()} problem{'s'*(err.error_count()>1)}):"]
-    for e in err.errors(): lines.append(f"  key '{_key(e['loc'])}': {_describe(e)}")
-    lines.append(f"  valid keys: {', '.join(model.model_fields)}")
+    lines, owners = [f"{path}: invalid {model.__name__} ({err.error_count()} problem{'s'*(err.error_count()>1)}):"], []
+    for e in err.errors():
+        loc, owner = e["loc"], _owner(model, e["loc"])
+        if e["type"] == "extra_forbidden" and loc and loc[-1] in owner.removed_keys:
+            lines.append(f"  key '{_key(loc)}' is no longer supported: {owner.removed_keys[loc[-1]]}"); continue
+        lines.append(f"  key '{_key(loc)}': {_describe(e)}")
+        if e["type"] == "extra_forbidden" and owner not in owners: owners.append(owner)
+    for o in owners or [model]:
+        lines.append(f"  valid keys{'' if o is model else ' of ' + o.__name__}: {', '.join(o.model_fields)}")
     return "\n".join(lines)
 
 def _shipped_layout(name: str) -> bool:
     from importlib.resources import files
-    return (Path(str(files("midt")))/"layouts"/f"{name}.txt").exists()
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}", name): return False
+    return (Path(str(files("midt")))/"layouts"/f"{name}.txt").is_file()
+
+def _exists(v: str) -> bool:
+    try: return Path(v).exists()
+    except (OSError, ValueError): return False
 
 def _check_paths(cfg: BaseModel, path, prefix=()) -> list[str]:
     "Keys whose `InputPath` value names nothing on disk."
@@ -214,11 +291,60 @@ def _check_paths(cfg: BaseModel, path, prefix=()) -> list[str]:
         if isinstance(v, BaseModel): bad += _check_paths(v, path, prefix + (name,)); continue
         extra = field.json_schema_extra or {}
         if not (isinstance(extra, dict) and extra.get("must_exist")) or v is None: continue
-        if Path(v).exists() or (name == "env_layout_path" and (_shipped_layout(v) or v.startswith("MiniGrid-"))): continue
-        bad.append(f"  key '{_key(prefix + (name,))}': path does not exist: {v!r} (resolved to {Path(v).resolve()})")
+        if _exists(v) or (name == "env_layout_path" and (_shipped_layout(v) or v.startswith("MiniGrid-"))): continue
+        bad.append(f"  key '{_key(prefix + (name,))}': path does not exist: {v!r} (resolved to {os.path.abspath(v)})")
     return bad
 
 # %% ../../nbs/00_utils.config.ipynb #d1f8c37a
+class StrictYAMLLoader(yaml.SafeLoader):
+    "`yaml.SafeLoader` that refuses a key written twice in one mapping, and reads `1e-4` as a float (as YAML 1.2 does)."
+    yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for k, _ in node.value:
+                if k.tag == "tag:yaml.org,2002:merge": continue
+                key = self.construct_object(k, deep=True)
+                try: first = seen.setdefault(key, k.start_mark)
+                except TypeError: continue  # unhashable: the base class reports it
+                if first is not k.start_mark:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"duplicate key {key!r} (first written at line {first.line + 1}); write each key once",
+                        k.start_mark)
+        return super().construct_mapping(node, deep)
+
+StrictYAMLLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
+
+def read_yaml(
+    path: str | os.PathLike,  # a YAML file (UTF-8, at most 1 MiB)
+):
+    "The file's data; any problem (missing, too large, not UTF-8, bad YAML, duplicate key) raises `ConfigError` naming the file and the line and column."
+    path = Path(path)
+    try:
+        if not path.is_file(): raise ConfigError(f"{path}: config file not found" + (" (it is a folder)" if path.is_dir() else ""))
+        if (size := path.stat().st_size) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: config file is {size} bytes; at most {MAX_CONFIG_BYTES} are read")
+        raw = path.read_bytes()
+    except OSError as e: raise ConfigError(f"{path}: cannot read the config file ({e.strerror or e})") from None
+    except ValueError as e: raise ConfigError(f"{path!r}: not a usable file name ({e})") from None
+    try: text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); save the file as UTF-8") from None
+    try: return yaml.load(text, Loader=StrictYAMLLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        raise ConfigError(f"{path}:{where} not valid YAML: {e.problem or e.context}") from None
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1; col = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
+        raise ConfigError(f"{path}: line {line}, column {col}: not valid YAML: character {chr(e.character)!r} is not allowed") from None
+    except yaml.YAMLError as e: raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    except RecursionError: raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
+
 T = TypeVar("T", bound=BaseModel)
 
 def load_config(
@@ -229,14 +355,10 @@ def load_config(
 ) -> T:
     "Load and validate a YAML config; any problem raises `ConfigError` naming the file and the keys."
     path = Path(path)
-    if not path.is_file(): raise ConfigError(f"{path}: config file not found")
-    try: data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+    data = read_yaml(path)
     if data is None: data = {}
-    if not isinstance(data, dict): raise ConfigError(f"{path}: expected a mapping of keys to values, got {type(data).__name__}")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values (key: value lines), got {type(data).__name__}")
     data.update(overrides)
     try: cfg = model.model_validate(data)
     except ValidationError as e: raise ConfigError(_format_validation(path, e, model)) from None
@@ -249,17 +371,8 @@ def save_config(
     cfg: BaseModel,          # any midt config
     path: str | os.PathLike, # YAML file to write (atomically: a crash never leaves half a file)
 ) -> Path:
-    "Write `cfg` as YAML that `load_config` reads back to an equal object."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f: f.write(text); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
-    return path
+    "Write `cfg` as YAML that `load_config` reads back to an equal object (normal permissions: 0o666 less the umask)."
+    return atomic_write(path, yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
 # %% ../../nbs/00_utils.config.ipynb #21aed7b4
 def config_table(model: type[BaseModel]) -> str:
