@@ -46,3 +46,44 @@ def test_bad_input_is_refused_before_any_work(repo, tmp_path):
     r = _batch(repo, "calibration", "--grid", f"checkpoint={tmp_path/'missing.pt'}", "--output-dir", out)
     assert r.returncode == 2 and "missing.pt: no such file" in r.stderr
     assert not out.exists()
+
+
+def _echo_notebook(path):
+    "A notebook that records its `label` and the content of the file `checkpoint` names."
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "python3", "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell("label = ''\ncheckpoint = ''\noutput_dir = '.'", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import json, pathlib\n(pathlib.Path(output_dir)/'metrics.json').write_text(json.dumps("
+                                          "{'label': label, 'content': pathlib.Path(checkpoint).read_text()}))")]
+    nbformat.write(nb, path)
+    return path
+
+
+def test_relative_paths_are_read_from_where_the_command_runs(tmp_path):
+    "The notebook runs in its output folder; a relative notebook, checkpoint and output folder still mean what the user meant."
+    work = tmp_path/"work"; (work/"runs").mkdir(parents=True)
+    _echo_notebook(work/"echo.ipynb"); (work/"runs"/"best.pt").write_text("weights")
+    r = _batch(work, "echo.ipynb", "--grid", "checkpoint=runs/best.pt", "--set", "label=a", "--output-dir", "out", "--no-summary")
+    assert r.returncode == 0, r.stderr
+    (m,) = (work/"out"/"echo").glob("*/metrics.json")
+    assert json.loads(m.read_text()) == {"label": "a", "content": "weights"}
+
+
+def test_no_value_can_run_code_in_a_notebook(tmp_path):
+    "Strings that try to end their literal early arrive as strings; tags that build objects are refused."
+    work = tmp_path/"work"; work.mkdir()
+    _echo_notebook(work/"echo.ipynb"); (work/"c.pt").write_text("x")
+    payloads = ['x"; import pathlib; pathlib.Path("PWNED").touch() #', 'x\\"; import pathlib; pathlib.Path("PWNED").touch() #',
+                "x'''; import pathlib; pathlib.Path('PWNED').touch() #", 'x\\']
+    for i, p in enumerate(payloads):
+        r = _batch(work, "echo.ipynb", "--grid", "checkpoint=c.pt", "--set", f"label={p!r}" if "'" not in p else f'label="{p}"',
+                   "--output-dir", f"out{i}", "--no-summary")
+        assert r.returncode == 0, r.stderr
+        (m,) = (work/f"out{i}"/"echo").glob("*/metrics.json")
+        label = json.loads(m.read_text())["label"]
+        assert label.startswith("x") and label.endswith("#" if "PWNED" in p else "\\")   # the whole string, as a string
+    import base64
+    b64 = base64.b64encode(b'x"; import pathlib; pathlib.Path("PWNED").touch() #').decode()
+    for bad in [f"label=!!binary {b64}", "label=!!set {a}", "label=!!python/object/apply:os.system [touch PWNED]"]:
+        r = _batch(work, "echo.ipynb", "--grid", "checkpoint=c.pt", "--set", bad, "--output-dir", "bad", "--no-summary")
+        assert r.returncode == 2 and r.stderr.startswith("error: --grid label") and r.stderr.count("\n") == 1, r.stderr
+    assert not (work/"PWNED").exists() and not any(work.rglob("PWNED")) and not (work/"bad").exists()
