@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
+
+from ..utils.io import user_path, write_json
 
 # %% auto #0
 __all__ = ['check_fits', 'main']
@@ -39,6 +42,9 @@ def main(argv=None) -> int:
     p.add_argument("--dqn-model", help="the data-generating policy (model.pt of train_dqn) to compare with")
     p.add_argument("--output-dir"); p.add_argument("--device", default="cpu")
     a = p.parse_args(argv)
+    for k in ("checkpoint", "data_path", "output_dir", "bc_checkpoint", "dqn_model"):   # read from where the command runs
+        setattr(a, k, user_path(getattr(a, k)))
+    if a.env_layout and os.path.isfile(a.env_layout): a.env_layout = str(user_path(a.env_layout))
     from midt.data.storage import DataFileError, load_transitions
     from midt.envs.factory import env_config, make_env
     from midt.evaluation.rollout import (DTActor, SB3Actor, _optimum, calibrate, compare_policies, markdown_table,
@@ -62,12 +68,13 @@ def main(argv=None) -> int:
         if a.dqn_model:
             from midt.agents.dqn_trainer import load_policy
             from midt.utils.config import DQNConfig
-            actors["DQN (data policy)"] = SB3Actor(load_policy(DQNConfig.model_validate(data.collection_config), a.dqn_model))
+            collection = {k: v for k, v in data.collection_config.items() if k not in DQNConfig.removed_keys}  # older files
+            actors["DQN (data policy)"] = SB3Actor(load_policy(DQNConfig.model_validate(collection), a.dqn_model))
     except (CheckpointError, DataFileError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr); return 2
     optimum = _optimum(ecfg)
     targets = [t * optimum for t in a.target_returns] if (a.relative and a.target_returns and optimum) else a.target_returns
-    out = Path(a.output_dir or Path(a.checkpoint).resolve().parent.parent/"eval"); out.mkdir(parents=True, exist_ok=True)
+    out = a.output_dir or a.checkpoint.parent.parent/"eval"; out.mkdir(parents=True, exist_ok=True)
     metrics = {"checkpoint": str(a.checkpoint), "data_path": str(a.data_path), "optimal_return": optimum, "seed": a.seed}
     kw = dict(num_episodes=a.num_episodes, seed=a.seed, greedy=a.greedy)
     if targets:
@@ -83,7 +90,7 @@ def main(argv=None) -> int:
               f"MACE in support {cal['mace_in_support']:.3f}, success at the top target {cal['success_rate_at_top']:.2f}")
     top = max(targets or metrics["calibration"]["targets"])
     record_episode_gif(actors["DT"], ecfg, top, out/"episode.gif", seed=a.seed, greedy=a.greedy)
-    (out/"metrics.json").write_text(json.dumps(metrics, indent=2, default=float))
+    write_json(out/"metrics.json", metrics)
     print(f"[midt] wrote {out/'metrics.json'}" + (f", {out/'calibration.png'}" if a.calibration else "") + f", {out/'episode.gif'}")
     return 0
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.config import ConfigError, InterpConfig, load_config
+from ..utils.io import user_path, write_json
 
 # %% auto #0
 __all__ = ['check_data_fits', 'main']
@@ -39,13 +40,14 @@ def main(argv=None) -> int:
     p.add_argument("--modality", default="state", help="token modality to probe at: rtg, state or action")
     p.add_argument("--num-samples", type=int)
     a = p.parse_args(argv)
+    for k in ("config", "checkpoint", "data_path", "output_dir"): setattr(a, k, user_path(getattr(a, k)))  # from where it runs
     from midt.data.dataset import DTDataset
     from midt.data.storage import DataFileError, load_transitions
     from midt.interp.attention import AttentionAnalyzer, plot_attention_pattern, plot_modality_mass
     from midt.interp.probing import MODALITIES, ProbingExperiment, plot_probe_results
     from midt.training.trainer import CheckpointError, load_model_from_checkpoint
     try:
-        over = {k: v for k, v in {"checkpoint_path": a.checkpoint, "data_path": a.data_path, "output_dir": a.output_dir,
+        over = {k: (str(v) if isinstance(v, Path) else v) for k, v in {"checkpoint_path": a.checkpoint, "data_path": a.data_path, "output_dir": a.output_dir,
                                   "num_samples": a.num_samples}.items() if v is not None}
         cfg = load_config(a.config, InterpConfig, **over) if a.config else InterpConfig(**over)
         run_patching = a.run_patching or cfg.run_patching
@@ -74,7 +76,7 @@ def main(argv=None) -> int:
     if a.run_attention:
         az = AttentionAnalyzer(model)
         stats = az.analyze_head_specialization(sample)
-        (out/"attention_heads.json").write_text(json.dumps(stats, indent=2))
+        write_json(out/"attention_heads.json", stats)
         plot_modality_mass(stats).savefig(out/"attention_modality.png", dpi=110)
         full = np.flatnonzero(sample["attention_mask"].all(1).numpy())
         one = {k: v[full[:1]] if len(full) else v[:1] for k, v in sample.items()}
@@ -91,7 +93,7 @@ def main(argv=None) -> int:
         for t in targets:
             res = prober.probe_all_layers(sample, target=t, modality=a.modality, num_samples=None)
             safe = t.replace(":", "_")
-            (out/f"probe_{safe}.json").write_text(json.dumps(res, indent=2))
+            write_json(out/f"probe_{safe}.json", res)
             fig = plot_probe_results(res); fig.savefig(out/f"probe_{safe}.png", dpi=110); plt.close(fig)
             best = max(res, key=lambda r: r["score"])
             print(f"probe {t!r} at {a.modality} tokens: best {best['metric']} {best['score']:.3f} at L{best['layer']} "
@@ -117,7 +119,7 @@ def main(argv=None) -> int:
         results["heads"] = heads.tolist()
         plot_patching_heatmap(heads, "heads (hook_z, all positions)", ax=axes[-1])
         fig.tight_layout(); fig.savefig(out/"patching.png", dpi=100); plt.close(fig)
-        (out/"patching.json").write_text(json.dumps(results, indent=2))
+        write_json(out/"patching.json", results)
     print(f"[midt] results in {out}")
     return 0
 
