@@ -259,7 +259,8 @@ def _read_journal(j: Path) -> tuple[dict, dict | None]:
         try:
             with h5py.File(c, "r") as f: tables.append(_read_table(f))
         except (OSError, KeyError, ValueError) as e: raise DataFileError(f"{c}: unreadable chunk ({e}); the journal {j} is kept") from None
-    return _manifest(j), (_concat_tables(tables) if tables else None)
+    try: return _manifest(j), (_concat_tables(tables) if tables else None)
+    except ValueError as e: raise DataFileError(f"{j}: its chunks disagree ({e}); the journal is kept") from None
 
 def _stored_hash(path: Path) -> str | None:
     try:
