@@ -113,7 +113,7 @@ def test_train_dqn_reruns_after_a_sigkill_during_collection(tmp_path):
     assert "was interrupted" in r.stderr and "finished episodes are kept in" in r.stderr
     side = list(data.parent.glob("transitions.interrupted-*.h5"))
     assert len(side) == 1 and load_transitions(side[0]).num_episodes >= chunks
-    assert load_transitions(data).num_transitions == 300 and not journal_dir(data).exists()
+    assert load_transitions(data).num_transitions >= 300 and not journal_dir(data).exists()
 
 # ---- defect 5: one validator; every bad file is refused with one line naming file, dataset and problem ----------------
 
