@@ -23,6 +23,7 @@ from .callbacks import TransitionRecorderCallback, record_rollouts
 from ..data.storage import TransitionWriter, load_transitions
 from ..envs.factory import env_config, is_minigrid, make_env
 from ..utils.config import DQNConfig, resolve_device, save_config
+from ..utils.io import atomic_write, write_json
 from ..utils.seeding import set_seed
 
 # %% auto #0
@@ -68,10 +69,9 @@ class SnapshotCallback(BaseCallback):
 
 def save_policy(model, path: Path) -> Path:
     "Save a policy's state_dict atomically (loadable with `torch.load(weights_only=True)`)."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(model.policy.state_dict(), tmp); os.replace(tmp, path)
-    return path
+    state = model.policy.state_dict()
+    try: return atomic_write(path, lambda tmp: torch.save(state, tmp))   # a failed write leaves no temporary file
+    except (OSError, RuntimeError) as e: raise OSError(f"{path}: cannot write the policy (disk full or file size limit?): {e}") from None
 
 def load_policy(cfg: DQNConfig, path, vec_env=None):
     "Rebuild the algorithm of `cfg` and load a policy's weights (no unpickling)."
@@ -111,11 +111,12 @@ def train_dqn(
     probe = make()
     n_actions = int(probe.action_space.n)
     ecfg = {**env_config(cfg.env_layout_path, **env_kwargs(cfg)), "action_dim": n_actions}
-    vec_cls = SubprocVecEnv if cfg.vec_env == "subproc" else DummyVecEnv
-    vec = make_vec_env(make, n_envs=cfg.n_envs, seed=cfg.seed, vec_env_cls=vec_cls)
     data_path = out/"data"/"transitions.h5"
+    # a rerun starts over: a journal left by a killed run is set aside (its episodes kept in a side file, with a note)
     writer = TransitionWriter(data_path, env_config=ecfg, collection_config=cfg.model_dump(mode="json"),
                               flush_interval=cfg.flush_interval, overwrite=True)
+    vec_cls = SubprocVecEnv if cfg.vec_env == "subproc" else DummyVecEnv
+    vec = make_vec_env(make, n_envs=cfg.n_envs, seed=cfg.seed, vec_env_cls=vec_cls)
     wandb_run = _maybe_wandb(cfg, out)
     model = build_algorithm(cfg, vec, tensorboard_log=str(out/"tb"))
     recorder = TransitionRecorderCallback(writer, policy_id=cfg.algorithm, seed=cfg.seed)
@@ -146,7 +147,7 @@ def train_dqn(
                "return_min": float(r.min()), "return_max": float(r.max()), "return_mean": float(r.mean()),
                "file_mb": round(data_path.stat().st_size / 2**20, 2), "seconds": round(time.time() - t0, 1),
                "snapshots": [str(p) for _, p in snaps.saved]}
-    (out/"summary.json").write_text(json.dumps(summary, indent=2))
+    write_json(out/"summary.json", summary)
     return DQNRunResult(data_path, model_path, snaps.saved, summary)
 
 def _maybe_wandb(cfg: DQNConfig, out: Path):

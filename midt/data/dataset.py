@@ -45,7 +45,11 @@ class DTDataset(Dataset):
     ):
         if not isinstance(data, TransitionData): data = load_transitions(data)
         if split not in ("train", "val", "all"): raise ValueError(f"split {split!r} is not one of train, val, all")
-        if context_length <= 0: raise ValueError(f"context_length must be positive, got {context_length}")
+        if isinstance(context_length, bool) or not isinstance(context_length, (int, np.integer)) or context_length <= 0:
+            raise ValueError(f"context_length must be a positive integer, got {context_length!r}")
+        if not (isinstance(rtg_scale, (int, float)) and np.isfinite(rtg_scale) and rtg_scale > 0):
+            raise ValueError(f"rtg_scale must be a positive number, got {rtg_scale!r}")
+        if not 0 <= end_sample_prob <= 1: raise ValueError(f"end_sample_prob must be in [0, 1], got {end_sample_prob}")
         if top_pct is not None: data = data.filter(top_pct=top_pct)
         train, val = split_episodes(data.num_episodes, train_split, seed)
         chosen = {"train": train, "val": val, "all": np.arange(data.num_episodes)}[split]
@@ -53,10 +57,14 @@ class DTDataset(Dataset):
         self.data = data.select(chosen) if split != "all" else data
         self.K, self.rtg_scale, self.end_sample_prob, self.split = context_length, rtg_scale, end_sample_prob, split
         d = self.data
-        states = d.states.reshape(len(d.states), -1) if d.states.dtype != np.uint8 else d.states
+        states = d.states.reshape(len(d.states), -1).astype(np.float32, copy=False) if d.states.dtype != np.uint8 else d.states
         self.normalized = normalize_states and states.dtype != np.uint8
-        if self.normalized:
-            mean, std = data.statistics["state_mean"].reshape(-1), data.statistics["state_std"].reshape(-1)
+        if self.normalized:   # a constant feature (std 0, or not finite) is centred, never divided by zero
+            mean = np.asarray(data.statistics["state_mean"], np.float64).reshape(-1)
+            std = np.asarray(data.statistics["state_std"], np.float64).reshape(-1)
+            if mean.shape != states.shape[1:] or std.shape != states.shape[1:]:
+                raise ValueError(f"{data.path}: statistics have {mean.size}/{std.size} features, the states {states.shape[1]}")
+            mean, std = np.where(np.isfinite(mean), mean, 0.0), np.where(np.isfinite(std) & (std > 0), std, 1.0)
             states = ((states - mean) / std).astype(np.float32)
         self.states = states                                                   # [N, state_dim] (or images)
         self.actions = d.actions.astype(np.int64)
@@ -68,6 +76,8 @@ class DTDataset(Dataset):
         self.with_latents = with_latents
         self.episode_of_row = np.repeat(chosen if split != "all" else np.arange(data.num_episodes), lengths)  # [N] index in the file
         self.action_dim = int(data.env_config.get("action_dim", int(data.actions.max()) + 1))
+        if data.actions.min() < 0 or data.actions.max() >= self.action_dim:
+            raise ValueError(f"{data.path}: actions range {data.actions.min()}..{data.actions.max()}; expected 0..{self.action_dim - 1} (action_dim)")
         self.state_dim = int(np.prod(states.shape[1:]))
         self.max_timestep = int(data.timesteps.max())
 

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
 import shutil
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -21,6 +23,7 @@ import h5py
 import numpy as np
 
 from .trajectory import Trajectory
+from ..utils.io import atomic_write
 
 # %% auto #0
 __all__ = ['SCHEMA_VERSION', 'EPISODE_COLUMNS', 'EPISODE_ATTRS', 'DataFileError', 'journal_dir', 'content_hash',
@@ -41,20 +44,19 @@ def journal_dir(path) -> Path:
     "Where a writer keeps its chunks while collecting into `path`."
     path = Path(path); return path.with_name(path.name + ".journal")
 
-def _fsync_dir(d: Path):
-    fd = os.open(d, os.O_RDONLY)
-    try: os.fsync(fd)
-    finally: os.close(fd)
+def _note(msg: str):
+    "A one-line note on stderr (data moved or kept aside)."
+    print(f"note: {msg}", file=sys.stderr, flush=True)
 
 def _atomic_h5(path: Path, fill):
-    "Create an HDF5 file at `path` atomically: `fill(h5file)` writes a temporary file that is synced, then renamed."
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f: fill(f)
-        with open(tmp, "rb+") as fh: os.fsync(fh.fileno())
-        os.replace(tmp, path); _fsync_dir(path.parent)
-    except BaseException:
-        tmp.unlink(missing_ok=True); raise
+    "Create an HDF5 file at `path` atomically: `fill(h5file)` builds it in memory; the image is written, synced, renamed."
+    path = Path(path)
+    with h5py.File(f"{path.name}.{uuid.uuid4().hex}", "w", driver="core", backing_store=False) as f:
+        fill(f); f.flush(); image = f.id.get_file_image()
+    try: atomic_write(path, image)     # h5py never writes to disk: a full disk is a plain OSError, the temporary file goes
+    except OSError as e:
+        why = "disk full or file size limit" if e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT) else "cannot write"
+        raise DataFileError(f"{path}: {why} ({e.strerror or e}); nothing was written") from None
     return path
 
 # %% ../../nbs/21_data.storage.ipynb #1dca2485
@@ -127,7 +129,8 @@ def _write_final(path: Path, table: dict, manifest: dict, recovered: bool):
     if E == 0: raise DataFileError(f"{path}: no finished episode to write")
     def fill(f: h5py.File):
         f.attrs.update(schema_version=SCHEMA_VERSION, midt_version=__version__, content_hash=content_hash(table),
-                       created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), recovered=recovered)
+                       created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), recovered=recovered,
+                       collection_id=str(manifest.get("collection_id", "")), collection_started=str(manifest.get("started", "")))
         tg, off = f.create_group("trajectories"), table["episode_offsets"]
         for i in range(E):
             a, b = int(off[i]), int(off[i + 1])
@@ -152,6 +155,8 @@ def _write_final(path: Path, table: dict, manifest: dict, recovered: bool):
     _atomic_h5(path, fill)
 
 # %% ../../nbs/21_data.storage.ipynb #12097fed
+_OPEN_JOURNALS: set[str] = set()   # journals this process is writing now
+
 class TransitionWriter:
     "Collect finished episodes durably (journal of chunks), then write `transitions.h5` on `close()`."
     def __init__(
@@ -165,15 +170,16 @@ class TransitionWriter:
     ):
         self.path, self.flush_interval, self.flush_episodes = Path(path), flush_interval, flush_episodes
         self.journal = journal_dir(self.path)
-        if self.journal.exists():
-            raise DataFileError(f"{self.journal}: an earlier collection into {self.path} was interrupted; recover it "
-                                f"(`python -m midt.data.storage recover {self.path}`) or delete the journal")
         if self.path.exists() and not overwrite: raise DataFileError(f"{self.path}: exists (pass overwrite=True to replace it)")
+        if self.journal.exists(): _set_aside_journal(self.path)   # a dead collection's journal: kept, out of the way
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.journal.mkdir()
-        manifest = {"env_config": env_config or {}, "collection_config": collection_config or {}, "pid": os.getpid()}
-        tmp = self.journal/".manifest.tmp"
-        tmp.write_text(json.dumps(manifest)); os.replace(tmp, self.journal/"manifest.json"); _fsync_dir(self.journal)
+        self.collection_id = uuid.uuid4().hex
+        manifest = {"env_config": env_config or {}, "collection_config": collection_config or {}, "pid": os.getpid(),
+                    "pid_start": _proc_start(os.getpid()), "collection_id": self.collection_id,
+                    "started": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+        atomic_write(self.journal/"manifest.json", json.dumps(manifest))
+        _OPEN_JOURNALS.add(str(self.journal.resolve()))
         self._buffer: list[Trajectory] = []
         self._n_chunks = self.num_episodes = self.num_transitions = 0
         self._last_flush = time.monotonic()
@@ -182,6 +188,8 @@ class TransitionWriter:
     def add(self, traj: Trajectory):
         "Queue a finished episode; flushes when one is due."
         if self.closed: raise RuntimeError(f"{self.path}: writer is closed")
+        if traj.gamma != 1.0: raise ValueError(f"{self.path}: transitions files store undiscounted returns-to-go; got an episode with gamma={traj.gamma}")
+        if len(traj) == 0: raise ValueError(f"{self.path}: an episode needs at least one step")
         self._buffer.append(traj)
         self.num_episodes += 1; self.num_transitions += len(traj)
         self.tick()
@@ -192,62 +200,139 @@ class TransitionWriter:
             self.flush()
 
     def flush(self):
-        "Make every queued episode durable: one chunk file, written atomically."
+        "Make every queued episode durable: one chunk file, written atomically (a full disk: DataFileError, chunks kept)."
         self._last_flush = time.monotonic()
         if not self._buffer: return
         table = _episode_table(self._buffer)
         _atomic_h5(self.journal/f"chunk_{self._n_chunks:06d}.h5", lambda f: _write_table(f, table, compress_states=False))
         self._n_chunks += 1; self._buffer = []
 
+    def _release(self):
+        self.closed = True; _OPEN_JOURNALS.discard(str(self.journal.resolve()))
+
     def close(self) -> Path:
         "Flush, write the final file atomically, remove the journal. Returns the file's path."
         if self.closed: return self.path
-        self.flush(); self.closed = True
+        try: self.flush()
+        finally: self._release()
         return finalize_journal(self.path, recovered=False)
 
     def __enter__(self): return self
     def __exit__(self, exc_type, *_):
-        if exc_type is None: self.close()
-        else: self.flush(); self.closed = True  # keep the journal: finished episodes are recoverable
+        if exc_type is None: self.close(); return
+        try: self.flush()              # keep the journal: finished episodes are recoverable
+        except (DataFileError, OSError): pass   # (the disk is full: the chunks already written stay)
+        finally: self._release()
 
 # %% ../../nbs/21_data.storage.ipynb #99d9cda8
-def _pid_alive(pid: int) -> bool:
+def _proc_start(pid: int) -> int | None:
+    "When process `pid` started (clock ticks since boot), to tell it from a later process given the same id."
+    try: return int(Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[-1].split()[19])
+    except (OSError, ValueError, IndexError): return None
+
+def _pid_alive(pid: int, start: int | None = None) -> bool:
     if pid == os.getpid(): return False
     try: os.kill(pid, 0)
     except ProcessLookupError: return False
-    except PermissionError: return True
-    # a zombie (killed, not yet reaped by its parent) is not alive
-    try: return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+    except (PermissionError, OverflowError, ValueError, TypeError): return isinstance(pid, int) and pid > 0
+    # a zombie (killed, not yet reaped by its parent) is not alive; nor is a later process that got the same id
+    try: stat = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[-1].split()
     except OSError: return True
+    return stat[0] != "Z" and (start is None or int(stat[19]) == start)
+
+def _manifest(j: Path) -> dict:
+    try: m = json.loads((j/"manifest.json").read_text())
+    except (OSError, ValueError): return {}
+    return m if isinstance(m, dict) else {}
+
+def _refuse_if_live(path: Path, j: Path):
+    "A journal a living process is still writing must not be touched."
+    m = _manifest(j); pid = m.get("pid")
+    if str(j.resolve()) in _OPEN_JOURNALS or (isinstance(pid, int) and _pid_alive(pid, m.get("pid_start"))):
+        who = "this process" if str(j.resolve()) in _OPEN_JOURNALS else f"process {pid}"
+        raise DataFileError(f"{path}: still being written by {who} (journal {j}); wait for it to finish or stop it first")
+
+def _read_journal(j: Path) -> tuple[dict, dict | None]:
+    "The manifest and the journal's finished episodes as one table (None: it holds none)."
+    tables = []
+    for c in sorted(j.glob("chunk_*.h5")):
+        try:
+            with h5py.File(c, "r") as f: tables.append(_read_table(f))
+        except (OSError, KeyError, ValueError) as e: raise DataFileError(f"{c}: unreadable chunk ({e}); the journal {j} is kept") from None
+    try: return _manifest(j), (_concat_tables(tables) if tables else None)
+    except ValueError as e: raise DataFileError(f"{j}: its chunks disagree ({e}); the journal is kept") from None
+
+def _stored_hash(path: Path) -> str | None:
+    try:
+        with h5py.File(path, "r") as f: return str(f.attrs.get("content_hash", ""))
+    except (OSError, ValueError): return None
+
+def _free_path(p: Path) -> Path:
+    "`p`, or `p` with a counter before its suffix when taken (nothing is overwritten)."
+    q, i = p, 1
+    while q.exists() or journal_dir(q).exists(): q = p.with_name(f"{p.stem}-{i}{p.suffix}"); i += 1
+    return q
+
+def _stamp(iso: str | None, fallback: Path) -> str:
+    try: t = _dt.datetime.fromisoformat(iso) if iso else None
+    except ValueError: t = None
+    t = t or _dt.datetime.fromtimestamp(fallback.stat().st_mtime, _dt.timezone.utc)
+    return t.strftime("%Y%m%d-%H%M%S")
 
 def finalize_journal(path, recovered: bool = True) -> Path:
     "Merge a journal's complete chunks into `path` (atomically) and remove the journal."
     path = Path(path); j = journal_dir(path)
     if not j.exists(): raise DataFileError(f"{path}: no journal to recover ({j} does not exist)")
-    manifest = json.loads((j/"manifest.json").read_text()) if (j/"manifest.json").exists() else {}
-    chunks = sorted(j.glob("chunk_*.h5"))
-    tables = []
-    for c in chunks:
-        try:
-            with h5py.File(c, "r") as f: tables.append(_read_table(f))
-        except OSError as e: raise DataFileError(f"{c}: unreadable chunk ({e})") from None
-    if not tables:
-        shutil.rmtree(j)
+    manifest, table = _read_journal(j)
+    if table is None:
+        shutil.rmtree(j)    # it holds no episode: nothing is lost
         why = "the interrupted collection finished no episode; nothing to recover" if recovered else "no finished episode was recorded"
         raise DataFileError(f"{path}: {why}; no file written")
-    _write_final(path, _concat_tables(tables), manifest, recovered)
-    shutil.rmtree(j)
+    _write_final(path, table, manifest, recovered)
+    shutil.rmtree(j)        # only now: its episodes are in the file
     return path
 
 def recover(path) -> Path:
     "Recover the finished episodes of an interrupted collection into `path` (also done by `load_transitions`)."
     path = Path(path); j = journal_dir(path)
-    if j.exists() and (j/"manifest.json").exists():
-        pid = json.loads((j/"manifest.json").read_text()).get("pid")
-        if pid and _pid_alive(pid): raise DataFileError(f"{path}: still being written by process {pid}")
-    if path.exists() and j.exists():  # killed after the final rename: the file is complete
+    if not j.exists(): raise DataFileError(f"{path}: no journal to recover ({j} does not exist)")
+    _refuse_if_live(path, j)
+    if not path.exists(): return finalize_journal(path, recovered=True)
+    manifest, table = _read_journal(j)
+    if table is None:       # the newer collection finished no episode: the file is untouched
+        shutil.rmtree(j); _note(f"{j}: the interrupted collection finished no episode; removed it, {path} is unchanged")
+        return path
+    if _stored_hash(path) == content_hash(table):   # killed after the final rename: the file holds the journal's episodes
         shutil.rmtree(j); return path
-    return finalize_journal(path, recovered=True)
+    # the journal belongs to a newer collection than the file: the newest data win, the earlier file is kept aside
+    aside = _free_path(path.with_name(f"{path.stem}.superseded-{_stamp(None, path)}{path.suffix}"))
+    try: os.link(path, aside)
+    except OSError: shutil.copy2(path, aside)
+    finalize_journal(path, recovered=True)
+    _note(f"{path}: recovered {len(table['episode_offsets']) - 1} episodes of the interrupted collection "
+          f"{manifest.get('collection_id', '?')[:8]} (started {manifest.get('started', '?')}); the earlier file is kept as {aside}")
+    return path
+
+def _set_aside_journal(path: Path):
+    "Before a new collection into `path`: move a dead collection's journal out of the way, its episodes kept in a side file."
+    j = journal_dir(path)
+    _refuse_if_live(path, j)
+    m = _manifest(j)
+    if path.exists():
+        try: _, table = _read_journal(j)
+        except DataFileError: table = None
+        else:
+            if table is None or _stored_hash(path) == content_hash(table): shutil.rmtree(j); return  # nothing only it holds
+    side = _free_path(path.with_name(f"{path.stem}.interrupted-{_stamp(m.get('started'), j)}{path.suffix}"))
+    os.replace(j, journal_dir(side))
+    try: finalize_journal(side, recovered=True)
+    except DataFileError as e:
+        if journal_dir(side).exists():
+            _note(f"{j}: an interrupted collection's journal moved to {journal_dir(side)} ({e})"); return
+        _note(f"{j}: an interrupted collection (process {m.get('pid', '?')}) finished no episode; removed it"); return
+    with h5py.File(side, "r") as f: n = int(f["metadata/num_episodes"][()])
+    _note(f"{j}: an earlier collection into {path.name} was interrupted (process {m.get('pid', '?')} is gone); "
+          f"its {n} finished episodes are kept in {side}")
 
 # %% ../../nbs/21_data.storage.ipynb #f0681ecf
 @dataclass
@@ -312,16 +397,21 @@ class TransitionData:
 
 # %% ../../nbs/21_data.storage.ipynb #9bbaf243
 def _open_h5(path: Path) -> h5py.File:
+    if path.is_dir(): raise DataFileError(f"{path}: is a folder, not a transitions file")
     if not path.exists():
         hint = f" (an interrupted collection's journal is at {journal_dir(path)})" if journal_dir(path).exists() else ""
         raise FileNotFoundError(f"{path}: transitions file not found{hint}")
-    if not h5py.is_hdf5(path): raise DataFileError(f"{path}: not an HDF5 file")
+    try: ok = h5py.is_hdf5(path)
+    except OSError as e: raise DataFileError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if not ok: raise DataFileError(f"{path}: not an HDF5 file")
     try: f = h5py.File(path, "r")
     except OSError as e: raise DataFileError(f"{path}: unreadable HDF5 file, truncated or corrupt ({e})") from None
     v = f.attrs.get("schema_version")
-    if v is None or int(v) != SCHEMA_VERSION:
+    try: v = None if v is None else int(v)
+    except (TypeError, ValueError): v = repr(v)
+    if v != SCHEMA_VERSION:
         f.close()
-        raise DataFileError(f"{path}: schema_version {'missing' if v is None else int(v)}; this midt reads schema_version {SCHEMA_VERSION}")
+        raise DataFileError(f"{path}: schema_version {'missing' if v is None else v}; this midt reads schema_version {SCHEMA_VERSION}")
     return f
 
 def _maybe_recover(path: Path, auto_recover: bool):
@@ -329,85 +419,217 @@ def _maybe_recover(path: Path, auto_recover: bool):
         if not auto_recover: raise DataFileError(f"{path}: an interrupted collection awaits recovery ({journal_dir(path)})")
         recover(path)
 
+# %% ../../nbs/21_data.storage.ipynb #877453fd
+_FLAT = {"states": "number", "actions": "int", "rewards": "float", "rtg": "float", "timesteps": "int",
+         "episode_offsets": "int", "final_states": "number", "policy_id": "str", "terminated": "bool", "truncated": "bool",
+         "env_index": "int", "global_step": "int", "epsilon": "float", "seed": "int"}
+_KINDS = {"number": ("iufb", "numbers"), "int": ("iu", "integers"), "float": ("f", "floats"), "bool": ("b", "booleans")}
+_REQUIRED = [f"flat/{k}" for k in _FLAT] + ["metadata/num_episodes", "metadata/num_transitions", "metadata/env_config",
+             "metadata/collection_config"] + [f"statistics/{k}" for k in ("state_mean", "state_std", "return_mean", "return_std")]
+
+def _dtype_ok(d: h5py.Dataset, kind: str) -> bool:
+    if kind == "str": return h5py.check_string_dtype(d.dtype) is not None
+    return d.dtype.kind in _KINDS[kind][0]
+
+def _scalar(f, name, cast):
+    v = f[name][()]
+    if isinstance(v, np.ndarray) and v.shape != (): raise ValueError(f"{name} has shape {v.shape}; expected one value")
+    return cast(v.decode() if isinstance(v, bytes) else v)
+
+def _structure(f: h5py.File, path: Path) -> tuple[dict | None, list[str]]:
+    "Read flat/, metadata/ and statistics/; problems that make the data unusable (missing, dtypes, shapes, offsets)."
+    P = []; err = lambda m: P.append(f"{path}: {m}")
+    if "content_hash" not in f.attrs: err("file attribute 'content_hash' missing")
+    for name in _REQUIRED:
+        if name not in f: err(f"dataset '{name}' missing")
+        elif not isinstance(f[name], h5py.Dataset): err(f"'{name}' is not a dataset")
+    if P: return None, P
+    for k, kind in _FLAT.items():
+        if not _dtype_ok(f[f"flat/{k}"], kind):
+            err(f"flat/{k} has dtype {f[f'flat/{k}'].dtype}; expected {_KINDS[kind][1] if kind != 'str' else 'strings'}")
+    if P: return None, P
+    try:
+        t = _read_table(f["flat"])
+        c = {"table": t, "num_episodes": _scalar(f, "metadata/num_episodes", int),
+             "num_transitions": _scalar(f, "metadata/num_transitions", int),
+             "statistics": {k: f["statistics"][k][()] for k in f["statistics"]}}
+        for k in ("env_config", "collection_config"):
+            try: c[k] = json.loads(_scalar(f, f"metadata/{k}", str))
+            except ValueError: raise ValueError(f"metadata/{k} is not valid JSON") from None
+            if not isinstance(c[k], dict): raise ValueError(f"metadata/{k} is not a JSON object")
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as e: err(f"unreadable data ({e})"); return None, P
+    s, off = t["states"], t["episode_offsets"]
+    N = len(s) if s.ndim else 0
+    if s.ndim < 2: err(f"flat/states has shape {s.shape}; expected (transitions, *observation)")
+    for k in ("actions", "rewards", "rtg", "timesteps"):
+        if t[k].shape != (N,): err(f"flat/{k} has shape {t[k].shape}; expected ({N},), one entry per row of flat/states")
+    for k, v in t["latents"].items():
+        if v.ndim < 1 or len(v) != N: err(f"flat/latents/{k} has shape {v.shape}; expected {N} rows like flat/states")
+    if off.ndim != 1 or len(off) < 2 or N == 0: err(f"holds no episodes (flat/episode_offsets has shape {off.shape}, flat/states {s.shape})")
+    if P: return None, P
+    E, d = len(off) - 1, np.diff(off)
+    if off[0] != 0: err(f"flat/episode_offsets starts at {off[0]}; expected 0")
+    if off[-1] != N: err(f"flat/episode_offsets ends at {off[-1]}; expected {N}, the number of transitions")
+    bad = np.flatnonzero(d <= 0)
+    if len(bad):
+        i = int(bad[0])
+        err(f"episode {i} is empty (flat/episode_offsets[{i}] = [{i + 1}] = {off[i]})" if d[i] == 0 else
+            f"flat/episode_offsets decrease at episode {i} ({off[i]} then {off[i + 1]}); they must increase")
+    for k in list(EPISODE_ATTRS) + ["policy_id"]:
+        if t[k].shape != (E,): err(f"flat/{k} has shape {t[k].shape}; expected ({E},), one entry per episode")
+    if t["final_states"].shape != (E,) + s.shape[1:]:
+        err(f"flat/final_states has shape {t['final_states'].shape}; expected {(E,) + s.shape[1:]}")
+    if c["num_episodes"] != E: err(f"metadata/num_episodes is {c['num_episodes']} but flat/episode_offsets holds {E} episodes")
+    if c["num_transitions"] != N: err(f"metadata/num_transitions is {c['num_transitions']} but flat/states holds {N}")
+    D = int(np.prod(s.shape[1:]))
+    for k in ("state_mean", "state_std"):
+        v = c["statistics"][k]
+        if not isinstance(v, np.ndarray) or v.dtype.kind not in "iuf" or v.size != D:
+            err(f"statistics/{k} has shape {np.shape(v)}; expected {D} numbers (one per observation feature)")
+    for k in ("return_mean", "return_std"):
+        v = c["statistics"][k]
+        if np.shape(v) != () or np.asarray(v).dtype.kind not in "iuf": err(f"statistics/{k} is {v!r}; expected one number")
+    return (None if P else c), P
+
+# %% ../../nbs/21_data.storage.ipynb #ad1ac786
+def _where(off: np.ndarray, row: int) -> str:
+    e = int(np.searchsorted(off, row, side="right") - 1)
+    return f"episode {e}, step {row - int(off[e])}"
+
+def _values(c: dict, path: Path, stored_hash: str | None) -> list[str]:
+    "Problems with the values of structurally sound data: ranges, finiteness, return-to-go, statistics, content hash."
+    P = []; err = lambda m: P.append(f"{path}: {m}")
+    t, off = c["table"], c["table"]["episode_offsets"]
+    A = c["env_config"].get("action_dim")
+    if A is not None and (isinstance(A, bool) or not isinstance(A, int) or A <= 0):
+        err(f"metadata/env_config action_dim is {A!r}; expected a positive integer"); A = None
+    a = t["actions"]
+    bad = np.flatnonzero((a < 0) | (a >= A)) if A else np.flatnonzero(a < 0)
+    if len(bad):
+        valid = f"integers in [0, {A}) (metadata/env_config action_dim)" if A else "non-negative integers"
+        err(f"flat/actions: {_where(off, bad[0])} has action {a[bad[0]]}; valid actions are {valid}")
+    for k in ("states", "rewards", "rtg", "final_states"):
+        v = t[k]
+        if v.dtype.kind != "f": continue
+        fin = np.isfinite(v).reshape(len(v), -1).all(1)
+        if not fin.all():
+            i = int(np.flatnonzero(~fin)[0])
+            at = f"episode {i}" if k == "final_states" else _where(off, i)
+            err(f"flat/{k}: {at} is not finite ({np.ravel(v[i])[~np.isfinite(np.ravel(v[i]))][0]})")
+    lengths = np.diff(off)
+    pos = np.arange(len(a)) - np.repeat(off[:-1], lengths)
+    bad = np.flatnonzero(t["timesteps"] != pos)
+    if len(bad): err(f"flat/timesteps: {_where(off, bad[0])} is {t['timesteps'][bad[0]]}; expected {pos[bad[0]]}, its index in the episode")
+    r, rtg = t["rewards"].astype(np.float64), t["rtg"].astype(np.float64)
+    if np.isfinite(r).all() and np.isfinite(rtg).all():
+        cum = np.concatenate([np.cumsum(r[::-1])[::-1], [0.0]])
+        expect = cum[:-1] - cum[np.repeat(off[1:], lengths)]
+        bad = np.flatnonzero(np.abs(rtg - expect) > 1e-4 + 1e-5 * np.abs(expect))
+        if len(bad):
+            i = int(bad[0])
+            err(f"flat/rtg: {_where(off, i)} is {rtg[i]:.6g} but the rewards from there on sum to {expect[i]:.6g}; "
+                "rtg must be the undiscounted return-to-go")
+    both = np.flatnonzero(t["terminated"] & t["truncated"])
+    if len(both): err(f"episode {both[0]} is both terminated and truncated (flat/terminated, flat/truncated)")
+    st = c["statistics"]
+    mean, std = np.ravel(st["state_mean"]).astype(np.float64), np.ravel(st["state_std"]).astype(np.float64)
+    if not (np.isfinite(mean).all() and np.isfinite(std).all() and (std > 0).all()):
+        i = int(np.flatnonzero(~(np.isfinite(mean) & np.isfinite(std) & (std > 0)))[0])
+        err(f"statistics/state_mean, state_std: feature {i} has mean {mean[i]}, std {std[i]}; expected finite numbers, std > 0")
+    elif t["states"].dtype.kind == "f" and np.isfinite(t["states"]).all():
+        s = t["states"].reshape(len(a), -1)
+        m = s.mean(0, dtype=np.float64)
+        sd = np.maximum(s.std(0, dtype=np.float64), 1e-6)
+        if not (np.allclose(mean, m, rtol=1e-3, atol=1e-3) and np.allclose(std, sd, rtol=1e-2, atol=1e-3)):
+            i = int(np.flatnonzero(~(np.isclose(mean, m, 1e-3, 1e-3) & np.isclose(std, sd, 1e-2, 1e-3)))[0])
+            err(f"statistics/state_mean, state_std: feature {i} is stored as mean {mean[i]:.6g}, std {std[i]:.6g}, "
+                f"but the states give {m[i]:.6g}, {sd[i]:.6g}")
+    for k in ("return_mean", "return_std"):
+        if not np.isfinite(st[k]): err(f"statistics/{k} is {st[k]}; expected a finite number")
+    if stored_hash is not None and content_hash(t) != stored_hash:
+        err("content_hash does not match the data: the file was changed after it was written, or is corrupt")
+    return P
+
+def _check(f: h5py.File, path: Path) -> tuple[dict | None, list[str]]:
+    "The one validator of a transitions file: its contents, and every problem found (empty: valid)."
+    c, P = _structure(f, path)
+    if c is None: return None, P
+    h = f.attrs.get("content_hash")
+    P += _values(c, path, h.decode() if isinstance(h, bytes) else str(h))
+    return (None if P else c), P
+
+def _one_line(problems: list[str], path: Path) -> str:
+    "Problems as one line: the first ones in full, then how many more."
+    pre = f"{path}: "
+    parts = [m[len(pre):] if m.startswith(pre) else m for m in problems]
+    more = f"; and {len(parts) - 3} more (python -m midt.data.storage validate {path})" if len(parts) > 3 else ""
+    return pre + "; ".join(parts[:3]) + more
+
 # %% ../../nbs/21_data.storage.ipynb #0725c68a
 def load_transitions(
     path,                      # a transitions.h5
     auto_recover: bool = True, # first recover an interrupted collection's finished episodes
 ) -> TransitionData:
-    "Load a whole transitions file into contiguous arrays."
+    "Load a whole transitions file into contiguous arrays, after checking it (see `validate`; any problem: `DataFileError`)."
     path = Path(path)
     _maybe_recover(path, auto_recover)
     with _open_h5(path) as f:
-        try:
-            t = _read_table(f["flat"])
-            n_eps = int(f["metadata/num_episodes"][()])
-            stats = {k: f["statistics"][k][()] for k in f["statistics"]}
-            env_cfg = json.loads(f["metadata/env_config"][()]); col_cfg = json.loads(f["metadata/collection_config"][()])
-            attrs = dict(f.attrs)
-        except (KeyError, OSError) as e: raise DataFileError(f"{path}: damaged or incomplete file ({e}); see validate()") from None
-    if n_eps == 0 or len(t["actions"]) == 0: raise DataFileError(f"{path}: holds no episodes")
+        c, problems = _check(f, path)
+        attrs = dict(f.attrs)
+    if problems: raise DataFileError(_one_line(problems, path))
+    t = c["table"]
     episodes = {k: t.pop(k) for k in list(EPISODE_ATTRS) + ["policy_id", "final_states"]}
     return TransitionData(t["states"], t["actions"], t["rewards"], t["rtg"], t["timesteps"], t["episode_offsets"],
-                          episodes, t["latents"], stats, env_cfg, col_cfg, attrs, str(path))
+                          episodes, t["latents"], c["statistics"], c["env_config"], c["collection_config"], attrs, str(path))
 
 def iter_episodes(path, auto_recover: bool = True) -> Iterator[Trajectory]:
     "Read episodes one at a time from `trajectories/` (lazily: memory stays at one episode)."
     path = Path(path)
     _maybe_recover(path, auto_recover)
     with _open_h5(path) as f:
-        n = int(f["metadata/num_episodes"][()])
-        for i in range(n):
-            g = f[f"trajectories/episode_{i}"]
-            yield Trajectory(g["states"][()], g["actions"][()], g["rewards"][()], g["final_state"][()],
-                             bool(g.attrs["terminated"]), bool(g.attrs["truncated"]),
-                             {k: g["latents"][k][()] for k in g["latents"]} if "latents" in g else {},
-                             {k: g.attrs[k] for k in ("env_index", "global_step", "epsilon", "seed", "policy_id")})
+        try:
+            n = _scalar(f, "metadata/num_episodes", int)
+            for i in range(n):
+                g = f[f"trajectories/episode_{i}"]
+                yield Trajectory(g["states"][()], g["actions"][()], g["rewards"][()], g["final_state"][()],
+                                 bool(g.attrs["terminated"]), bool(g.attrs["truncated"]),
+                                 {k: g["latents"][k][()] for k in g["latents"]} if "latents" in g else {},
+                                 {k: g.attrs[k] for k in ("env_index", "global_step", "epsilon", "seed", "policy_id")})
+        except (KeyError, OSError, ValueError, TypeError) as e:
+            raise DataFileError(f"{path}: damaged file, trajectories/ unreadable ({e}); see `python -m midt.data.storage validate {path}`") from None
 
 # %% ../../nbs/21_data.storage.ipynb #d8c804be
 def validate(path) -> list[str]:
-    "Every schema problem of a transitions file, as messages naming the file and the dataset (empty: valid)."
+    "Every problem of a transitions file, as one-line messages naming the file and the dataset (empty: valid)."
     path = Path(path)
     try: f = _open_h5(path)
     except (FileNotFoundError, DataFileError) as e: return [str(e)]
-    problems = []
     P = lambda msg: problems.append(f"{path}: {msg}")
     with f:
-        for a in ("schema_version", "midt_version", "created", "content_hash"):
+        c, problems = _check(f, path)        # the same checks load_transitions makes
+        for a in ("midt_version", "created"):
             if a not in f.attrs: P(f"file attribute '{a}' missing")
-        for g in ("trajectories", "metadata", "statistics", "flat"):
-            if g not in f: P(f"group '{g}/' missing")
-        for d in ("metadata/num_episodes", "metadata/env_config", "statistics/state_mean", "statistics/state_std",
-                  "statistics/return_mean", "statistics/return_std"):
-            if d not in f: P(f"dataset '{d}' missing")
-        if problems: return problems
-        n = int(f["metadata/num_episodes"][()])
-        if n == 0: P("holds no episodes")
-        eps = f["trajectories"]
-        if len(eps) != n: P(f"metadata/num_episodes is {n} but trajectories/ holds {len(eps)} episodes")
-        try: flat = _read_table(f["flat"])
-        except KeyError as e: P(f"flat/ incomplete ({e})"); return problems
-        off = flat["episode_offsets"]
-        if len(off) != n + 1: P(f"flat/episode_offsets has {len(off)} entries for {n} episodes")
-        elif content_hash(flat) != f.attrs.get("content_hash"): P("content_hash does not match the data (modified or corrupt)")
-        for i in range(min(n, len(off) - 1)):
-            name = f"trajectories/episode_{i}"
-            if name not in f: P(f"'{name}' missing"); continue
-            g, (a, b) = f[name], (int(off[i]), int(off[i + 1]))
-            for k in EPISODE_COLUMNS:
-                if k not in g: P(f"'{name}/{k}' missing"); continue
-                if g[k].shape[0] != b - a: P(f"'{name}/{k}' has {g[k].shape[0]} steps, expected {b - a}")
-                elif not np.array_equal(g[k][()], flat[k][a:b]): P(f"'{name}/{k}' differs from flat/{k}")
-            for k in EPISODE_ATTRS:
-                if k not in g.attrs: P(f"'{name}' attribute '{k}' missing")
-            if "rtg" in g and "rewards" in g and len(g["rewards"]):
-                rtg = np.cumsum(g["rewards"][()][::-1].astype(np.float64))[::-1]
-                if not np.allclose(g["rtg"][()], rtg, atol=1e-4): P(f"'{name}/rtg' is not the return-to-go of its rewards")
-            if g.attrs.get("terminated") and g.attrs.get("truncated"): P(f"'{name}' is both terminated and truncated")
+        if c is None: return problems
+        n, flat, off = c["num_episodes"], c["table"], c["table"]["episode_offsets"]
+        if "trajectories" not in f: P("group 'trajectories/' missing"); return problems
+        try:
+            if len(f["trajectories"]) != n: P(f"metadata/num_episodes is {n} but trajectories/ holds {len(f['trajectories'])} episodes")
+            for i in range(n):                # trajectories/ (what the seed's scripts read) must agree with flat/
+                name = f"trajectories/episode_{i}"
+                if name not in f: P(f"'{name}' missing"); continue
+                g, (a, b) = f[name], (int(off[i]), int(off[i + 1]))
+                for k in EPISODE_COLUMNS:
+                    if k not in g: P(f"'{name}/{k}' missing"); continue
+                    if g[k].shape[:1] != (b - a,): P(f"'{name}/{k}' has shape {g[k].shape}, expected {b - a} steps")
+                    elif not np.array_equal(g[k][()], flat[k][a:b]): P(f"'{name}/{k}' differs from flat/{k}")
+                for k in EPISODE_ATTRS:
+                    if k not in g.attrs: P(f"'{name}' attribute '{k}' missing")
+        except (OSError, KeyError, ValueError, TypeError) as e: P(f"trajectories/ unreadable ({e})")
     return problems
 
 # %% ../../nbs/21_data.storage.ipynb #acf2dce6
 def main(argv=None) -> int:
-    "`python -m midt.data.storage {recover,validate,info} PATH`"
+    "`python -m midt.data.storage {recover,validate,info} PATH`: bad input is one line `error: ...` and exit status 2."
     p = argparse.ArgumentParser(prog="python -m midt.data.storage", description="Inspect, validate or recover a transitions file.")
     p.add_argument("command", choices=["recover", "validate", "info"]); p.add_argument("path")
     a = p.parse_args(argv)
@@ -417,14 +639,16 @@ def main(argv=None) -> int:
             print(f"{a.path}: {d.num_episodes} episodes, {d.num_transitions} transitions recovered"); return 0
         if a.command == "validate":
             problems = validate(a.path)
-            for m in problems: print(m, file=sys.stderr)
-            print(f"{a.path}: {'valid' if not problems else f'{len(problems)} problem(s)'}"); return 1 if problems else 0
+            for m in problems: print(f"error: {m}", file=sys.stderr)
+            print(f"{a.path}: {'valid' if not problems else f'{len(problems)} problem(s)'}"); return 2 if problems else 0
         d = load_transitions(a.path)
         r = d.returns
         print(f"{a.path}: {d.num_episodes} episodes, {d.num_transitions} transitions, returns {r.min():.2f}..{r.max():.2f} "
               f"(mean {r.mean():.2f}), latents: {', '.join(d.latents) or 'none'}"); return 0
     except (FileNotFoundError, DataFileError) as e:
         print(f"error: {e}", file=sys.stderr); return 2
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as e:   # anything else bad input can cause: still one line
+        print(f"error: {a.path}: {type(e).__name__}: {e}", file=sys.stderr); return 2
 
 if __name__ == "__main__" and not hasattr(sys, "ps1") and "ipykernel" not in sys.modules:
     sys.exit(main())
