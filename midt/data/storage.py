@@ -580,7 +580,8 @@ def load_transitions(
     t = c["table"]
     episodes = {k: t.pop(k) for k in list(EPISODE_ATTRS) + ["policy_id", "final_states"]}
     return TransitionData(t["states"], t["actions"], t["rewards"], t["rtg"], t["timesteps"], t["episode_offsets"],
-                          episodes, t["latents"], c["statistics"], c["env_config"], c["collection_config"], attrs, str(path))
+                          episodes, t["latents"], c["statistics"], c["env_config"], c["collection_config"], attrs,
+                          os.path.abspath(path))   # absolute: checkpoints record it, and are read from other folders
 
 def iter_episodes(path, auto_recover: bool = True) -> Iterator[Trajectory]:
     "Read episodes one at a time from `trajectories/` (lazily: memory stays at one episode)."
