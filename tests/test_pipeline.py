@@ -83,3 +83,43 @@ def test_the_shipped_quickstart_config_is_valid(repo):
     from midt.utils.config import PipelineConfig, load_config
     cfg = load_config(repo/"configs/quickstart.yaml", PipelineConfig)   # data and checkpoint paths are filled in by the run
     assert cfg.dqn.env_layout_path == "quickstart"
+
+def test_relative_config_layout_and_output_folder_from_another_folder(repo, tmp_path):
+    "The way a user runs it: relative paths everywhere, from a folder that is not the repository; every notebook sees them."
+    work = tmp_path/"study"; (work/"layouts").mkdir(parents=True); (work/"configs").mkdir()
+    (work/"layouts"/"room.txt").write_text((repo/"midt"/"layouts"/"quickstart.txt").read_text())
+    cfg = {**TINY, "output_dir": "runs", "dqn": {**TINY["dqn"], "env_layout_path": "layouts/room.txt"}}
+    (work/"configs"/"tiny.yaml").write_text(yaml.safe_dump(cfg))
+    r = subprocess.run([sys.executable, "-m", "midt.scripts.pipeline", "--config", "configs/tiny.yaml",
+                        "--stages", "environment", "data", "dt", "evaluation"], cwd=work, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = work/"runs"/"tiny"
+    assert (run/"eval"/"calibration.ipynb").exists() and (run/"eval"/"metrics.json").exists()
+    saved = yaml.safe_load((run/"config.yaml").read_text())                # absolute: the run can be read from anywhere
+    assert saved["output_dir"] == str(work/"runs") and saved["dqn"]["env_layout_path"] == str(work/"layouts"/"room.txt")
+    assert "TCP without encryption" not in r.stderr and "Traceback" not in r.stderr
+
+def test_a_kill_during_data_collection_resumes_by_itself(repo, tmp_path):
+    "SIGKILL while the agent is collecting; the same command again finishes, and the interrupted episodes are kept aside."
+    import signal, time
+    cfg = tmp_path/"tiny.yaml"; cfg.write_text(yaml.safe_dump({**TINY, "dqn": {**TINY["dqn"], "total_timesteps": 8000}}))
+    args = ["--config", str(cfg), "--output-dir", str(tmp_path), "--stages", "environment", "data"]
+    p = subprocess.Popen([sys.executable, "-m", "midt.scripts.pipeline", *args], cwd=repo, stdout=subprocess.PIPE, text=True)
+    data = tmp_path/"tiny"/"data"/"data"
+    for line in p.stdout:
+        if line.startswith("[midt] data: dqn"): break
+    deadline = time.time() + 120                                         # wait until some episodes are journaled
+    while time.time() < deadline and not list(data.glob("transitions.h5.journal/chunk_*.h5")): time.sleep(0.2)
+    p.send_signal(signal.SIGKILL); p.wait(timeout=60)
+    assert list(data.glob("transitions.h5.journal/chunk_*.h5")) and not (tmp_path/"tiny"/"data"/"stage.json").exists()
+    r = _pipeline(repo, *args)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (tmp_path/"tiny"/"data"/"stage.json").exists() and (data/"transitions.h5").exists()
+    assert list(data.glob("transitions.interrupted-*.h5"))                 # nothing collected before the kill is lost
+
+def test_a_bad_layout_is_one_line_before_the_run_folder_exists(repo, tmp_path):
+    (tmp_path/"bad.txt").write_text("#####\n#S..#\n#####\n")              # no reward anywhere
+    cfg = tmp_path/"c.yaml"; cfg.write_text(yaml.safe_dump({**TINY, "dqn": {**TINY["dqn"], "env_layout_path": str(tmp_path/"bad.txt")}}))
+    r = _pipeline(repo, "--config", cfg, "--output-dir", tmp_path/"out")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "bad.txt" in r.stderr, r.stderr
+    assert not (tmp_path/"out").exists()
