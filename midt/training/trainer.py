@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import random
 import time
 from dataclasses import dataclass, field
@@ -324,7 +325,10 @@ def _load_checkpoint_dict(path, resume: bool = False) -> dict:
     if path.stat().st_size == 0: raise CheckpointError(f"{path}: not a midt checkpoint: the file is empty (0 bytes)")
     try: st = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"{path}: not a midt checkpoint: unreadable, truncated or corrupt ({_first_line(e)})") from None
+        why = ("it holds pickled Python objects, which midt never loads (torch.load(weights_only=True) refused them)"
+               if isinstance(e, pickle.UnpicklingError) and "weights only" in str(e).lower()
+               else f"unreadable, truncated or corrupt ({_first_line(e)})")
+        raise CheckpointError(f"{path}: not a midt checkpoint: {why}") from None
     if not isinstance(st, dict):
         raise CheckpointError(f"{path}: not a midt checkpoint: it holds a {type(st).__name__}, expected a dict tagged format '{CHECKPOINT_FORMAT}'")
     if st.get("format") != CHECKPOINT_FORMAT:
