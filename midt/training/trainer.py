@@ -350,8 +350,9 @@ def _check_model_config(path, saved: dict, wanted: DTModelConfig):
 
 def _check_resume_config(path, saved: dict, cfg: DTTrainConfig):
     "A resumed run must be the same run: refuse any changed setting but those in `RESUME_FREE_KEYS`."
-    diff = [(k, saved.get(k, "(absent)"), v) for k, v in cfg.model_dump(mode="json").items()
-            if k not in RESUME_FREE_KEYS and saved.get(k, "(absent)") != v]
+    default = DTTrainConfig().model_dump(mode="json")     # a setting newer than the checkpoint had its default then
+    diff = [(k, saved.get(k, default.get(k)), v) for k, v in cfg.model_dump(mode="json").items()
+            if k not in RESUME_FREE_KEYS and saved.get(k, default.get(k)) != v]
     if diff:
         raise CheckpointError(f"{path}: cannot resume with changed training settings: " +
                               ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in diff) +
