@@ -67,7 +67,7 @@ def test_rollouts_during_training_are_logged(recorded, tmp_path):
 
 def test_nan_loss_stops_with_the_step(recorded, tmp_path):
     cfg = DTTrainConfig(data_path=str(recorded), **{**TCFG, "learning_rate": 1e12, "gradient_clip": 1e12})
-    with pytest.raises(FloatingPointError, match=r"non-finite training loss at step \d+"):
+    with pytest.raises(FloatingPointError, match=r"non-finite training loss or gradient at step \d+"):
         train_dt(cfg, MCFG, output_dir=str(tmp_path), progress=False)
     for p in (tmp_path/"checkpoints").glob("*.pt"):   # nothing saved holds broken weights
         sd = torch.load(p, weights_only=True)["model_state"]

@@ -72,8 +72,9 @@ def cache_activations(
             warnings.warn(f"cache_activations stopped after {n} windows: the cache reached max_memory_gb={max_memory_gb} "
                           "(use names_filter, dtype=torch.float16 or num_samples)")
             break
-    if total is not None: return ActivationCache({k: v[:n] for k, v in bufs.items()})
-    return ActivationCache({k: torch.cat(v) for k, v in parts.items()})
+    L = model.cfg.num_layers
+    if total is not None: return ActivationCache({k: v[:n] for k, v in bufs.items()}, n_layers=L)
+    return ActivationCache({k: torch.cat(v) for k, v in parts.items()}, n_layers=L)
 
 def _known_length(data, num_samples) -> int | None:
     "Number of windows the cache will hold, when it can be known in advance."
@@ -111,7 +112,7 @@ def _frozen_ln(model, resid_final: Tensor, x: Tensor) -> Tensor:
     "Apply the final LayerNorm's centring and affine weight with the scale of `resid_final` held fixed (no bias)."
     ln = model.ln_final
     scale = (resid_final - resid_final.mean(-1, keepdim=True)).pow(2).mean(-1, keepdim=True).add(ln.eps).sqrt()
-    return (x - x.mean(-1, keepdim=True)) / scale * ln.weight
+    return (x - x.mean(-1, keepdim=True)) / scale * ln.weight.to(x.device, x.dtype)
 
 @torch.no_grad()
 def direct_logit_attribution(
@@ -121,7 +122,8 @@ def direct_logit_attribution(
 ) -> tuple[list[str], Tensor]:   # labels, [n_components, batch, K, action_dim] contributions to the logits at state tokens
     "Each component's (or head's) direct contribution to the action logits, with the final LayerNorm's scale frozen."
     L = model.cfg.num_layers
-    final = cache["resid_post", L - 1][:, 1::3].float()                       # [batch, K, d] at state tokens
+    dt = model.unembed.weight.dtype                                           # computed in the model's dtype
+    final = cache["resid_post", L - 1][:, 1::3].to(dt)                        # [batch, K, d] at state tokens
     labels, comps = ["embed"], [cache["hook_tokens"][:, 1::3]]
     for l in range(L):
         if by_head:
@@ -131,8 +133,8 @@ def direct_logit_attribution(
         else:
             labels.append(f"L{l} attn"); comps.append(cache["attn_out", l][:, 1::3])
         labels.append(f"L{l} mlp"); comps.append(cache["mlp_out", l][:, 1::3])
-    W_U = model.unembed.weight.float().to(final.device)                      # [action, d]
-    contrib = torch.stack([_frozen_ln(model, final, c.float().to(final.device)) @ W_U.T for c in comps])
+    W_U = model.unembed.weight.to(final.device)                               # [action, d]
+    contrib = torch.stack([_frozen_ln(model, final, c.to(final.device, dt)) @ W_U.T for c in comps])
     return labels, contrib
 
 @torch.no_grad()

@@ -5,6 +5,8 @@
 # %% ../../nbs/40_models.hooks.ipynb #b539b648
 from __future__ import annotations
 
+import operator
+import re
 from contextlib import contextmanager
 from typing import Callable, Iterable, Union
 
@@ -55,15 +57,39 @@ def hook_name(kind: str, layer: int) -> str:
     if kind not in SHORT_NAMES: raise KeyError(f"unknown activation {kind!r}; short names: {', '.join(SHORT_NAMES)}")
     return f"blocks.{layer}.{SHORT_NAMES[kind]}"
 
+def _n_layers(names) -> int | None:
+    "Number of `blocks.<i>.` layers among hook names (None if there are none)."
+    idx = {int(m.group(1)) for n in names if (m := re.match(r"blocks\.(\d+)\.", n))}
+    return max(idx) + 1 if idx else None
+
 class ActivationCache(dict):
-    "Activations by hook name; also indexable TransformerLens-style as `cache['pattern', layer]`."
+    "Activations by hook name; also indexable TransformerLens-style as `cache['pattern', layer]` (`-1`: the last layer)."
+    def __init__(self, *args, n_layers: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.n_layers = n_layers                  # the model's layer count (set by `run_with_cache`, `cache_activations`)
+
+    def layer(self, layer) -> int:
+        "`layer` as an index 0..n_layers-1: negative ones count from the end; out of range is an `IndexError` that says so."
+        try: layer = operator.index(layer)
+        except TypeError: raise TypeError(f"layer must be an integer, got {layer!r}") from None
+        n = self.n_layers
+        if n is None:
+            if layer < 0: raise IndexError(f"layer {layer}: this cache does not know the model's layer count; give a layer >= 0")
+            return layer
+        if not -n <= layer < n:
+            raise IndexError(f"layer {layer} out of range for a {n}-layer model (0..{n - 1}, or -{n}..-1 from the end)")
+        return layer % n
+
     def __getitem__(self, key):
-        if isinstance(key, tuple): key = hook_name(*key)
+        if isinstance(key, tuple):
+            if len(key) != 2: raise KeyError(f"{key!r}: index the cache by a hook name or by (short name, layer), e.g. ('pattern', -1)")
+            key = hook_name(key[0], self.layer(key[1]))
         try: return super().__getitem__(key)
         except KeyError:
             raise KeyError(f"{key!r} is not in the cache ({len(self)} activations; names_filter may have excluded it)") from None
 
-    def to(self, device) -> "ActivationCache": return ActivationCache({k: v.to(device) for k, v in self.items()})
+    def to(self, device) -> "ActivationCache":
+        return ActivationCache({k: v.to(device) for k, v in self.items()}, n_layers=self.n_layers)
 
 # %% ../../nbs/40_models.hooks.ipynb #6ae303d6
 class HookedRootModule(nn.Module):
@@ -110,7 +136,7 @@ class HookedRootModule(nn.Module):
             unknown = wanted - set(self.hook_dict)
             if unknown: raise KeyError(f"no hook point {sorted(unknown)[0]!r}; see model.hook_dict")
             names_filter = wanted.__contains__
-        cache = ActivationCache()
+        cache = ActivationCache(n_layers=_n_layers(self.hook_dict))
         def save(t, hook):
             t = t.detach() if detach else t
             cache[hook.name] = t.to(device) if device is not None else t

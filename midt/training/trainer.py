@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import random
 import time
 from dataclasses import dataclass, field
@@ -21,12 +22,14 @@ from tqdm.auto import tqdm
 from ..data.dataset import DTDataset
 from ..data.storage import TransitionData, load_transitions
 from ..models.decision_transformer import DecisionTransformer
+from ..utils.io import atomic_write
 from ..utils.config import DTModelConfig, DTTrainConfig, resolve_device, save_config
 from ..utils.seeding import set_seed
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CheckpointError', 'model_config_for', 'lr_lambda', 'make_optimizer',
-           'action_loss', 'evaluate_windows', 'TrainResult', 'train_dt', 'load_model_from_checkpoint']
+__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'RESUME_FREE_KEYS', 'CheckpointError', 'NonFiniteLossError',
+           'model_config_for', 'lr_lambda', 'make_optimizer', 'action_loss', 'evaluate_windows', 'TrainResult',
+           'train_dt', 'load_model_from_checkpoint', 'check_data_matches']
 
 # %% ../../nbs/50_training.trainer.ipynb #324c127b
 CHECKPOINT_FORMAT = "midt-dt-checkpoint"
@@ -34,6 +37,9 @@ CHECKPOINT_VERSION = 1
 
 class CheckpointError(ValueError):
     "A checkpoint that cannot be used; the message names the file and the problem."
+
+class NonFiniteLossError(FloatingPointError, ValueError):
+    "Training diverged (NaN/inf loss, gradient or weights); the message names the step and the last good checkpoint."
 
 def model_config_for(model_cfg: DTModelConfig, ds: DTDataset, context_length: int) -> DTModelConfig:
     "Fill in what the data decides (state_dim, obs_shape, context length); check the action count agrees."
@@ -86,14 +92,8 @@ def _to(batch: dict, device) -> dict:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 def _atomic_save(obj, path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(obj, tmp)
-        with open(tmp, "rb+") as fh: os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True); raise
+    "Write a checkpoint atomically: a crash leaves the old file or the new one, never a part."
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 @torch.no_grad()
 def evaluate_windows(model, batches: list[dict], device) -> dict:
@@ -137,14 +137,22 @@ def _set_rng_state(st: dict, rng: np.random.Generator):
     py = json.loads(st["python"]); random.setstate((py[0], tuple(py[1]), py[2]))
     if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st["cuda"])
 
+def _maybe_wandb(cfg: DTTrainConfig, out: Path):
+    "Start a Weights & Biases run mirroring the TensorBoard scalars when `use_wandb` (never imported otherwise)."
+    if not cfg.use_wandb: return None
+    try: import wandb
+    except ImportError: raise RuntimeError("use_wandb: true needs the `wandb` package (pip install wandb)") from None
+    return wandb.init(project=cfg.wandb_project or "midt", name=cfg.run_name, config=cfg.model_dump(mode="json"),
+                      dir=str(out), sync_tensorboard=True)
+
 def train_dt(
     cfg: DTTrainConfig,            # training config (`configs/dt/gridworld.yaml`)
     model_cfg: DTModelConfig,      # model config (`configs/dt/model.yaml`)
     output_dir: str | None = None, # overrides `cfg.output_dir`
-    resume: bool = False,          # continue from `<output_dir>/checkpoints/last.pt`
+    resume: bool = False,          # continue from `<output_dir>/checkpoints/last.pt` (same settings only, see above)
     data: TransitionData | None = None, # already loaded data (default: load `cfg.data_path`)
     stop_at: int | None = None,    # stop after this step, as an interruption would (for resumption)
-    progress: bool = True,
+    progress: bool = True,         # a tqdm bar with the running loss (refreshed about once a second)
 ) -> TrainResult:
     "Train a Decision Transformer (or the return-blind baseline) offline; see above."
     out = Path(output_dir or cfg.output_dir); ck = out/"checkpoints"
@@ -165,21 +173,36 @@ def train_dt(
     val_batches = [val_ds.gather(val_idx[i:i + 512]) for i in range(0, len(val_idx), 512)]
     start, history, best = 0, [], float("inf")
     data_hash = str(data.attrs.get("content_hash", ""))
+    last_good = None                                     # (path, step) of the newest checkpoint known to be sound
     if resume:
         path = ck/"last.pt"
         if not path.exists(): raise FileNotFoundError(f"{path}: nothing to resume from")
-        st = _load_checkpoint_dict(path)
-        if st["data_hash"] != data_hash: raise CheckpointError(f"{path}: trained on other data (content hash differs from {data.path})")
+        st = _load_checkpoint_dict(path, resume=True)
+        if st["data_hash"] != data_hash:
+            raise CheckpointError(f"{path}: trained on other data: its content hash {st['data_hash'][:12]} differs from "
+                                  f"{data.path}'s {data_hash[:12]}; resume with the data it was trained on")
         _check_model_config(path, st["model_config"], mcfg)
-        model.load_state_dict(st["model_state"]); opt.load_state_dict(st["optimizer"]); sched.load_state_dict(st["scheduler"])
-        _set_rng_state(st["rng"], rng)
+        _check_resume_config(path, st["train_config"], cfg)
+        _load_weights(path, model, st["model_state"])
+        _load_training_state(path, st, opt, sched, rng)
         start, history, best = st["step"], st["history"], st["best_val_loss"]
+        last_good = (path, start)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out/"train_config.yaml"); save_config(mcfg, out/"model_config.yaml")
     from torch.utils.tensorboard import SummaryWriter
+    wandb_run = _maybe_wandb(cfg, out)                   # before the writer, so that W&B mirrors its scalars
     tb = SummaryWriter(str(out/"tb"))
 
+    def diverged(step: int, what: str) -> NonFiniteLossError:
+        tb.close()
+        kept = (f"the last good checkpoint, {last_good[0]} (step {last_good[1]}), is untouched" if last_good
+                else "no checkpoint was written")
+        return NonFiniteLossError(f"non-finite {what} at step {step} (learning_rate {cfg.learning_rate:g}, current lr "
+                                  f"{sched.get_last_lr()[0]:.2e}): training stopped; {kept}; lower learning_rate "
+                                  f"(e.g. {cfg.learning_rate / 10:g}) or gradient_clip, or check the data")
+
     def checkpoint(step: int, which: list[str]):
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()): raise diverged(step, "weights")
         state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "model_state": model.state_dict(),
                  "model_config": mcfg.model_dump(mode="json"), "train_config": cfg.model_dump(mode="json"),
                  "context_length": K, "data_hash": data_hash, "data_path": str(data.path),
@@ -195,48 +218,128 @@ def train_dt(
     model.train()
     loss_sum = torch.zeros((), device=device); first_bad = torch.full((), -1, device=device, dtype=torch.long)
     bar = tqdm(range(start, end), initial=start, total=cfg.max_steps, desc="DT", disable=not progress, mininterval=1)
-    t0, n_logged = time.time(), 0
-    for step in bar:
-        batch = _to(train_ds.sample_batch(cfg.batch_size, rng), device)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-            logits = model(**batch)
-        loss, _ = action_loss(logits, batch["actions"], batch["attention_mask"])
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.gradient_clip)
-        opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
-        d = loss.detach()
-        first_bad = torch.where(~torch.isfinite(d) & (first_bad < 0), torch.full_like(first_bad, step + 1), first_bad)
-        loss_sum += d; n_logged += 1
-        done = step + 1
-        if done % cfg.log_every == 0 or done == end or done % cfg.eval_every == 0 or done % cfg.save_every == 0:
-            if int(first_bad) >= 0:
-                tb.close()
-                raise FloatingPointError(f"non-finite training loss at step {int(first_bad)} (lr {sched.get_last_lr()[0]:.2e}); "
-                                         "no checkpoint was written from it; lower learning_rate or check the data")
-            train_loss = float(loss_sum) / n_logged; loss_sum.zero_(); n_logged = 0
-            tb.add_scalar("train/loss", train_loss, done); tb.add_scalar("train/lr", sched.get_last_lr()[0], done)
-            bar.set_postfix(loss=f"{train_loss:.3f}")
-            if done % cfg.eval_every == 0 or done == cfg.max_steps:
-                ev = evaluate_windows(model, val_batches, device)
-                if cfg.eval_target_returns: ev.update(_rollout_returns(model, data, cfg))
-                history.append({"step": done, "train_loss": train_loss, **ev})
-                for k, v in ev.items(): tb.add_scalar(f"val/{k}", v, done)
-                if ev["val_loss"] < best: best = ev["val_loss"]; checkpoint(done, ["best"])
-            if done % cfg.save_every == 0 or done == end: checkpoint(done, ["last"])
-    tb.close()
-    if not (ck/"best.pt").exists(): checkpoint(end, ["best"])
+    show = progress and not bar.disable
+    bar_sum, bar_n, bar_t = torch.zeros((), device=device), 0, time.monotonic()
+    n_logged = 0
+    try:
+        for step in bar:
+            batch = _to(train_ds.sample_batch(cfg.batch_size, rng), device)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                logits = model(**batch)
+            loss, _ = action_loss(logits, batch["actions"], batch["attention_mask"])
+            loss.backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.gradient_clip)
+            opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+            d = loss.detach()
+            first_bad = torch.where((~torch.isfinite(d) | ~torch.isfinite(gnorm)) & (first_bad < 0),
+                                    torch.full_like(first_bad, step + 1), first_bad)
+            loss_sum += d; n_logged += 1
+            done = step + 1
+            if show:                                     # the bar's loss: mean since its last refresh, read once a second
+                bar_sum += d; bar_n += 1
+                if time.monotonic() - bar_t >= 1.0:
+                    bar.set_postfix(loss=f"{float(bar_sum) / bar_n:.3f}", refresh=False)
+                    bar_sum.zero_(); bar_n = 0; bar_t = time.monotonic()
+            if done % cfg.log_every == 0 or done == end or done % cfg.eval_every == 0 or done % cfg.save_every == 0:
+                if int(first_bad) >= 0: raise diverged(int(first_bad), "training loss or gradient")
+                train_loss = float(loss_sum) / n_logged; loss_sum.zero_(); n_logged = 0
+                tb.add_scalar("train/loss", train_loss, done); tb.add_scalar("train/lr", sched.get_last_lr()[0], done)
+                if show: bar.set_postfix(loss=f"{train_loss:.3f}", refresh=False)
+                if done % cfg.eval_every == 0 or done == cfg.max_steps:
+                    ev = evaluate_windows(model, val_batches, device)
+                    if cfg.eval_target_returns: ev.update(_rollout_returns(model, data, cfg))
+                    history.append({"step": done, "train_loss": train_loss, **ev})
+                    for k, v in ev.items(): tb.add_scalar(f"val/{k}", v, done)
+                    if ev["val_loss"] < best: best = ev["val_loss"]; checkpoint(done, ["best"])
+                if done % cfg.save_every == 0 or done == end: checkpoint(done, ["last"]); last_good = (ck/"last.pt", done)
+        if not (ck/"best.pt").exists(): checkpoint(end, ["best"])
+    finally:
+        bar.close(); tb.close()
+        if wandb_run is not None: wandb_run.finish()
     return TrainResult(model.eval(), ck/"best.pt", ck/"last.pt", history)
 
 # %% ../../nbs/50_training.trainer.ipynb #d95b53bc
-def _load_checkpoint_dict(path) -> dict:
+_LOAD_KEYS = ("model_state", "model_config", "context_length", "rtg_scale", "state_mean", "state_std", "data_hash",
+              "data_path", "env_config", "step", "train_config", "history", "best_val_loss")
+_RESUME_KEYS = ("optimizer", "scheduler", "rng")
+RESUME_FREE_KEYS = ("output_dir", "device", "data_path", "save_every", "use_wandb", "wandb_project", "run_name")
+"Training settings a resumed run may change; any other change makes it a different run, and `--resume` refuses it."
+
+def _first_line(e: BaseException) -> str:
+    "The error's type and first sentence (torch's messages run on)."
+    s = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    s = s.split(". ")[0][:160]
+    return f"{type(e).__name__}: {s}" if s else type(e).__name__
+
+def _few(items: list, n: int = 3) -> str:
+    items = [str(i) for i in items]
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+def _is_int(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)
+def _is_num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+def _check_fields(path, st: dict) -> DTModelConfig:
+    "Types and values of a checkpoint's fields; returns its model config."
+    bad = lambda msg: CheckpointError(f"{path}: {msg}")
+    if not isinstance(st["model_config"], dict): raise bad(f"model_config is a {type(st['model_config']).__name__}, expected a dict")
+    try: mcfg = DTModelConfig.model_validate(st["model_config"])
+    except Exception as e:
+        err = e.errors()[0] if hasattr(e, "errors") else {"loc": (), "msg": _first_line(e)}
+        raise bad(f"invalid model_config: {'.'.join(map(str, err['loc'])) or 'value'}: {err['msg']}") from None
+    if mcfg.state_dim is None: raise bad("model_config.state_dim is null; a trained model's config states it")
+    K = st["context_length"]
+    if not _is_int(K) or K <= 0 or mcfg.context_length not in (None, K):
+        raise bad(f"context_length {K!r} is not a positive integer equal to model_config.context_length ({mcfg.context_length})")
+    if not _is_num(st["rtg_scale"]) or not math.isfinite(st["rtg_scale"]) or st["rtg_scale"] <= 0:
+        raise bad(f"rtg_scale {st['rtg_scale']!r} is not a finite number > 0")
+    if not _is_int(st["step"]) or st["step"] < 0: raise bad(f"step {st['step']!r} is not an integer >= 0")
+    if not _is_num(st["best_val_loss"]): raise bad(f"best_val_loss {st['best_val_loss']!r} is not a number")
+    if not isinstance(st["history"], list) or not all(isinstance(h, dict) for h in st["history"]):
+        raise bad("history is not a list of dicts")
+    for k in ("data_hash", "data_path", "env_config"):
+        if not isinstance(st[k], str): raise bad(f"{k} is a {type(st[k]).__name__}, expected a string")
+    try: env = json.loads(st["env_config"])
+    except ValueError: env = None
+    if not isinstance(env, dict): raise bad("env_config is not a JSON object")
+    if not isinstance(st["train_config"], dict): raise bad(f"train_config is a {type(st['train_config']).__name__}, expected a dict")
+    for k in ("state_mean", "state_std"):
+        v = st[k]
+        if not isinstance(v, torch.Tensor) or not v.is_floating_point() or v.ndim != 1 or len(v) != mcfg.state_dim:
+            what = f"shape {list(v.shape)} {str(v.dtype).replace('torch.', '')}" if isinstance(v, torch.Tensor) else type(v).__name__
+            raise bad(f"{k} is {what}; expected a float vector of length state_dim {mcfg.state_dim}")
+        if not torch.isfinite(v).all(): raise bad(f"{k} has non-finite (NaN/inf) entries; expected finite values")
+    if not (st["state_std"] > 0).all():
+        idx = torch.nonzero(st["state_std"] <= 0).flatten().tolist()
+        raise bad(f"state_std has entries <= 0 (at {_few(idx)}); expected every entry > 0 (it divides the states)")
+    sd = st["model_state"]
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise bad("model_state is not a dict of named tensors (a state_dict)")
+    broken = [k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if broken: raise bad(f"model_state has non-finite (NaN/inf) weights in {_few(broken)}; use an earlier checkpoint or retrain")
+    return mcfg
+
+def _load_checkpoint_dict(path, resume: bool = False) -> dict:
+    "Read and validate a checkpoint (tensors and plain values only, never unpickled objects); problems are one-line `CheckpointError`s."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"{path}: checkpoint not found")
+    if path.stat().st_size == 0: raise CheckpointError(f"{path}: not a midt checkpoint: the file is empty (0 bytes)")
     try: st = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e: raise CheckpointError(f"{path}: not a midt checkpoint (torch.load failed: {str(e).splitlines()[0]})") from None
-    if not isinstance(st, dict) or st.get("format") != CHECKPOINT_FORMAT:
+    except Exception as e:
+        why = ("it holds pickled Python objects, which midt never loads (torch.load(weights_only=True) refused them)"
+               if isinstance(e, pickle.UnpicklingError) and "weights only" in str(e).lower()
+               else f"unreadable, truncated or corrupt ({_first_line(e)})")
+        raise CheckpointError(f"{path}: not a midt checkpoint: {why}") from None
+    if not isinstance(st, dict):
+        raise CheckpointError(f"{path}: not a midt checkpoint: it holds a {type(st).__name__}, expected a dict tagged format '{CHECKPOINT_FORMAT}'")
+    if st.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a midt checkpoint (no '{CHECKPOINT_FORMAT}' format tag)")
     if st.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {st.get('version')}; this midt reads version {CHECKPOINT_VERSION}")
+        raise CheckpointError(f"{path}: checkpoint version {st.get('version')!r}; this midt reads version {CHECKPOINT_VERSION}")
+    missing = [k for k in _LOAD_KEYS + (_RESUME_KEYS if resume else ()) if k not in st]
+    if missing:
+        raise CheckpointError(f"{path}: incomplete checkpoint: missing {', '.join(map(repr, missing))}"
+                              f"{' (needed to resume)' if set(missing) <= set(_RESUME_KEYS) else ''}")
+    st["_model_config"] = _check_fields(path, st)
     return st
 
 def _check_model_config(path, saved: dict, wanted: DTModelConfig):
@@ -245,21 +348,84 @@ def _check_model_config(path, saved: dict, wanted: DTModelConfig):
         raise CheckpointError(f"{path}: the checkpoint's model config differs from the requested one: " +
                               ", ".join(f"{k}: checkpoint {a!r} vs requested {b!r}" for k, (a, b) in diff.items()))
 
+def _check_resume_config(path, saved: dict, cfg: DTTrainConfig):
+    "A resumed run must be the same run: refuse any changed setting but those in `RESUME_FREE_KEYS`."
+    default = DTTrainConfig().model_dump(mode="json")     # a setting newer than the checkpoint had its default then
+    diff = [(k, saved.get(k, default.get(k)), v) for k, v in cfg.model_dump(mode="json").items()
+            if k not in RESUME_FREE_KEYS and saved.get(k, default.get(k)) != v]
+    if diff:
+        raise CheckpointError(f"{path}: cannot resume with changed training settings: " +
+                              ", ".join(f"{k} {a!r} -> {b!r}" for k, a, b in diff) +
+                              "; resume with the checkpoint's settings, or start a new run in another output_dir")
+
+def _load_weights(path, model: torch.nn.Module, sd: dict):
+    "Load a state_dict, naming missing, unexpected and wrongly shaped entries instead of raising torch's RuntimeError."
+    want = model.state_dict()
+    problems = []
+    if missing := [k for k in want if k not in sd]: problems.append(f"missing {_few(missing)}")
+    if unexpected := [k for k in sd if k not in want]: problems.append(f"unexpected {_few(unexpected)}")
+    if shapes := [f"{k} {list(sd[k].shape)} (model: {list(want[k].shape)})" for k in want if k in sd and sd[k].shape != want[k].shape]:
+        problems.append(f"wrong shape {_few(shapes)}")
+    if problems:
+        raise CheckpointError(f"{path}: model_state does not fit the model its model_config describes: " + "; ".join(problems))
+    model.load_state_dict(sd)
+
+def _load_training_state(path, st: dict, opt, sched, rng):
+    "Restore optimiser, scheduler and RNG states, or say which one does not fit."
+    for name, load in (("optimizer", lambda: opt.load_state_dict(st["optimizer"])),
+                       ("scheduler", lambda: sched.load_state_dict(st["scheduler"])),
+                       ("rng", lambda: _set_rng_state(st["rng"], rng))):
+        try: load()
+        except Exception as e:
+            raise CheckpointError(f"{path}: its {name} state does not fit this model and config ({_first_line(e)})") from None
+
 def load_model_from_checkpoint(
     path,                                  # a `best.pt` or `last.pt`
     device: str = "cpu",                   # "auto", "cpu", "cuda", ...
     model_config: DTModelConfig | None = None, # if given, the checkpoint must match it
 ) -> DecisionTransformer:
-    "Load a trained model (in eval mode); `model.checkpoint_info` holds normalisation, rtg_scale, configs and step."
+    "Load a trained model (in eval mode); `model.checkpoint_info` holds normalisation, rtg_scale, configs, data hash and step."
     st = _load_checkpoint_dict(path)
-    mcfg = DTModelConfig.model_validate(st["model_config"])
+    mcfg = st["_model_config"]
     if model_config is not None:
         _check_model_config(path, st["model_config"], model_config.model_copy(update={
             k: v for k, v in {"state_dim": mcfg.state_dim, "context_length": mcfg.context_length,
                               "obs_shape": mcfg.obs_shape}.items() if getattr(model_config, k) is None}))
-    model = DecisionTransformer(mcfg, st["context_length"])
-    model.load_state_dict(st["model_state"])
+    try: model = DecisionTransformer(mcfg, st["context_length"])
+    except Exception as e: raise CheckpointError(f"{path}: its model_config does not build a model ({_first_line(e)})") from None
+    _load_weights(path, model, st["model_state"])
     model.checkpoint_info = {k: st[k] for k in ("step", "rtg_scale", "state_mean", "state_std", "data_hash", "data_path",
-                                                "train_config", "history", "best_val_loss")}
+                                                "train_config", "model_config", "history", "best_val_loss")}
     model.checkpoint_info["env_config"] = json.loads(st["env_config"])
     return model.to(resolve_device(device)).eval()
+
+# %% ../../nbs/50_training.trainer.ipynb #5708e668
+def _data_sizes(data: TransitionData) -> tuple[int, int]:
+    "(state_dim, action count) of a transitions file, as `DTDataset` reads them."
+    A = int(data.env_config.get("action_dim", int(data.actions.max()) + 1 if len(data.actions) else 0))
+    return int(np.prod(data.states.shape[1:])), A
+
+def check_data_matches(
+    model_or_info,                # a model from `load_model_from_checkpoint`, or its `checkpoint_info`
+    data,                         # a `TransitionData` (or the path of a transitions file)
+    checkpoint_path,              # the checkpoint, named in the message
+    data_path=None,               # the data file, named in the message (default: `data.path`)
+    same_data: bool = True,       # also require the very data it was trained on (content hash); False: sizes only
+):
+    "Refuse data the checkpoint's model cannot read (state/action sizes) or, with `same_data`, was not trained on."
+    if not isinstance(data, TransitionData): data = load_transitions(data)
+    data_path = data_path if data_path is not None else data.path
+    info = getattr(model_or_info, "checkpoint_info", model_or_info)
+    if not isinstance(info, dict) or "data_hash" not in info:
+        raise TypeError("model_or_info: expected a model from load_model_from_checkpoint or its checkpoint_info dict")
+    cfg = getattr(model_or_info, "cfg", None) or DTModelConfig.model_validate(info["model_config"])
+    S, A = _data_sizes(data)
+    if (cfg.state_dim, cfg.action_dim) != (S, A):
+        raise CheckpointError(f"{checkpoint_path} does not fit {data_path}: the model takes state_dim {cfg.state_dim} and "
+                              f"{cfg.action_dim} actions, the data has state_dim {S} and {A} actions")
+    if not same_data: return
+    h = str(data.attrs.get("content_hash", ""))
+    if not h: raise CheckpointError(f"{data_path} records no content_hash: cannot tell whether {checkpoint_path} was trained on it")
+    if info["data_hash"] != h:
+        raise CheckpointError(f"{checkpoint_path} was trained on other data than {data_path}: content hash "
+                              f"{str(info['data_hash'])[:12]} vs {h[:12]} (it was trained on {info.get('data_path')})")
