@@ -41,6 +41,8 @@ def main(argv=None) -> int:
     p.add_argument("--bc-checkpoint", help="a return-blind (BC) checkpoint to compare with")
     p.add_argument("--dqn-model", help="the data-generating policy (model.pt of train_dqn) to compare with")
     p.add_argument("--output-dir"); p.add_argument("--device", default="cpu")
+    p.add_argument("--allow-other-data", action="store_true",
+                   help="accept a data file the checkpoint was not trained on (same state and action sizes)")
     a = p.parse_args(argv)
     for k in ("checkpoint", "data_path", "output_dir", "bc_checkpoint", "dqn_model"):   # read from where the command runs
         setattr(a, k, user_path(getattr(a, k)))
@@ -49,12 +51,15 @@ def main(argv=None) -> int:
     from midt.envs.factory import env_config, make_env
     from midt.evaluation.rollout import (DTActor, SB3Actor, _optimum, calibrate, compare_policies, markdown_table,
                                          record_episode_gif, rollout, summarize)
-    from midt.training.trainer import CheckpointError, load_model_from_checkpoint
+    from midt.training.trainer import CheckpointError, check_data_matches, load_model_from_checkpoint
     try:
         if a.target_returns is not None and len(a.target_returns) == 0: raise ValueError("--target-returns is empty")
         if a.target_returns is None and not a.calibration: raise ValueError("give --target-returns, --calibration, or both")
         model = load_model_from_checkpoint(a.checkpoint, device=a.device)
         data = load_transitions(a.data_path)
+        try: check_data_matches(model, data, a.checkpoint, a.data_path, same_data=not a.allow_other_data)
+        except CheckpointError as e:
+            raise CheckpointError(f"{e}; pass --allow-other-data to evaluate on it anyway" if not a.allow_other_data else str(e)) from None
         ecfg = data.env_config
         if a.env_layout:
             ecfg = {**env_config(a.env_layout, obs_mode=ecfg.get("obs_mode", "symbolic"), max_steps=ecfg.get("max_steps", 100),

@@ -16,18 +16,9 @@ from ..utils.config import ConfigError, InterpConfig, load_config
 from ..utils.io import user_path, write_json
 
 # %% auto #0
-__all__ = ['check_data_fits', 'main']
+__all__ = ['main']
 
 # %% ../../nbs/84_scripts.run_interp.ipynb #e60df408
-def check_data_fits(model, data, checkpoint, data_path):
-    "A ValueError when a checkpoint's state or action size does not fit the data."
-    sd = int(np.prod(data.states.shape[1:]))
-    if model.cfg.obs_type == "symbolic" and sd != model.cfg.state_dim:
-        raise ValueError(f"{checkpoint} expects state_dim {model.cfg.state_dim}, but {data_path} holds states of size {sd}")
-    n_actions = int(data.env_config.get("action_dim", int(data.actions.max()) + 1))
-    if n_actions != model.cfg.action_dim:
-        raise ValueError(f"{checkpoint} expects {model.cfg.action_dim} actions, but {data_path} has {n_actions}")
-
 def main(argv=None) -> int:
     "Command line entry point; returns the exit status."
     p = argparse.ArgumentParser(prog="python -m midt.scripts.run_interp", description="Attention analysis and linear probes.")
@@ -39,13 +30,15 @@ def main(argv=None) -> int:
     p.add_argument("--probe-target", action="append", help="action, rtg, timestep or a latent; repeatable")
     p.add_argument("--modality", default="state", help="token modality to probe at: rtg, state or action")
     p.add_argument("--num-samples", type=int)
+    p.add_argument("--allow-other-data", action="store_true",
+                   help="accept a data file the checkpoint was not trained on (same state and action sizes)")
     a = p.parse_args(argv)
     for k in ("config", "checkpoint", "data_path", "output_dir"): setattr(a, k, user_path(getattr(a, k)))  # from where it runs
     from midt.data.dataset import DTDataset
     from midt.data.storage import DataFileError, load_transitions
     from midt.interp.attention import AttentionAnalyzer, plot_attention_pattern, plot_modality_mass
     from midt.interp.probing import MODALITIES, ProbingExperiment, plot_probe_results
-    from midt.training.trainer import CheckpointError, load_model_from_checkpoint
+    from midt.training.trainer import CheckpointError, check_data_matches, load_model_from_checkpoint
     try:
         over = {k: (str(v) if isinstance(v, Path) else v) for k, v in {"checkpoint_path": a.checkpoint, "data_path": a.data_path, "output_dir": a.output_dir,
                                   "num_samples": a.num_samples}.items() if v is not None}
@@ -56,7 +49,9 @@ def main(argv=None) -> int:
         if a.modality not in MODALITIES: raise ValueError(f"modality {a.modality!r} is not one of {', '.join(MODALITIES)}")
         model = load_model_from_checkpoint(cfg.checkpoint_path)
         data = load_transitions(cfg.data_path)
-        check_data_fits(model, data, cfg.checkpoint_path, cfg.data_path)
+        try: check_data_matches(model, data, cfg.checkpoint_path, cfg.data_path, same_data=not a.allow_other_data)
+        except CheckpointError as e:
+            raise CheckpointError(f"{e}; pass --allow-other-data to analyse it anyway" if not a.allow_other_data else str(e)) from None
         ds = DTDataset(data, context_length=model.context_length, split="all", with_latents=True,
                        rtg_scale=model.checkpoint_info["rtg_scale"], seed=cfg.seed)
         targets = a.probe_target or list(cfg.probe_targets)
