@@ -64,8 +64,10 @@ class JobResult:
     error: str = ""             # for a failure: the failing cell and the error
     metrics: dict = field(default_factory=dict)
 
-def _run_job(notebook: str, params: dict, out_dir: str, kernel_name: str) -> JobResult:
+def _run_job(notebook: str, params: dict, out_dir: str, kernel_name: str, threads: int = 0) -> JobResult:
     from papermill.exceptions import PapermillExecutionError
+    if threads:   # this worker's share of the cores, inherited by its kernels (threads waiting for a busy core spin)
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"): os.environ[var] = str(threads)
     out = Path(out_dir)
     try:
         run_notebook(notebook, out, kernel_name=kernel_name, **params)
@@ -132,7 +134,8 @@ def run_batch(
             else: jobs.append((str(src), c, str(d), kernel_name))
     bar = tqdm(total=len(jobs) + len(results), initial=len(results), desc="batch", unit="run", disable=not progress)
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = [pool.submit(_run_job, *j) for j in jobs]
+        threads = max(1, (os.cpu_count() or 1) // min(workers, max(1, len(jobs))))
+        futures = [pool.submit(_run_job, *j, threads) for j in jobs]
         for f in as_completed(futures):
             r = f.result(); results.append(r); bar.update(1)
             if r.status == "failed": bar.write(f"FAILED {Path(r.notebook).stem} {combo_name({k: r.params[k] for k in grid})}: {r.error}")

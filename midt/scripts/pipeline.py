@@ -19,7 +19,8 @@ from ..utils.io import (analysis_dir, check_parameters, check_writable, config_f
 from ..utils.seeding import set_seed
 
 # %% auto #0
-__all__ = ['STAGES', 'analysis_inputs', 'absolute_config', 'run_folder', 'check_environment', 'Stage', 'run_pipeline', 'main']
+__all__ = ['STAGES', 'analysis_inputs', 'absolute_config', 'run_folder', 'check_environment', 'Stage', 'NotebookFailed',
+           'run_notebooks', 'run_pipeline', 'main']
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #ff0f9971
 def analysis_inputs(checkpoint: str = "", data_path: str = ""):
@@ -82,12 +83,48 @@ class Stage:
         write_json(self.dir/"stage.json", {"key": self.key, "result": result}); return result
     def result(self) -> dict: return self._record()["result"]
 
+# %% ../../nbs/80_scripts.pipeline.ipynb #8ec49130
+class NotebookFailed(RuntimeError):
+    "A stage's notebook raised: which notebook, which cell, the error, and where the partial notebook is kept."
+
+def _notebook_job(name: str, out_dir: str, threads: int, parameters: dict) -> str:
+    "Run one notebook in a worker process (its kernel gets `threads` torch threads); failures come back as one message."
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"): os.environ[var] = str(threads)
+    from papermill.exceptions import PapermillExecutionError
+    try: return str(run_notebook(name, out_dir, progress=False, **parameters))
+    except PapermillExecutionError as e:
+        raise NotebookFailed(f"{name}.ipynb failed at cell {e.exec_count}: {e.ename}: {e.evalue}; the partial notebook "
+                             f"is kept at {getattr(e, 'partial_notebook', out_dir)}") from None
+    except Exception as e:
+        raise NotebookFailed(f"{name}.ipynb could not run: {type(e).__name__}: {e}") from None
+
+def run_notebooks(
+    jobs: list[tuple[str, Path, dict]], # (notebook name, output folder, parameters)
+    workers: int = 2,                   # notebooks at once, each in its own process and kernel
+    show: bool = False,                 # a progress bar over the notebooks
+    desc: str = "notebooks",
+) -> list[Path]:                        # the executed notebooks, in the order of `jobs`
+    "Execute independent notebooks side by side, the cores shared between them; the first failure is raised after all ended."
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from tqdm.auto import tqdm
+    import midt.scripts.pipeline as exported   # spawned workers import the job by its module's name (also from a notebook)
+    if not jobs: return []
+    workers = max(1, min(workers, len(jobs)))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    done, first_error = {}, None
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool, \
+         tqdm(total=len(jobs), desc=desc, unit="notebook", disable=not show, leave=False) as bar:
+        futures = {pool.submit(exported._notebook_job, n, str(d), threads, p): i for i, (n, d, p) in enumerate(jobs)}
+        for f in as_completed(futures):
+            try: done[futures[f]] = Path(f.result())
+            except exported.NotebookFailed as e: first_error = first_error or e
+            bar.update(1)
+    if first_error: raise first_error
+    return [done[i] for i in range(len(jobs))]
+
 # %% ../../nbs/80_scripts.pipeline.ipynb #34f86c7a
 STAGES = ("environment", "data", "dt", "evaluation", "analysis", "report")
-
-def _bar(items, desc: str, show: bool):
-    from tqdm.auto import tqdm
-    return tqdm(items, desc=desc, unit="notebook", disable=not show, leave=False)
 
 def run_pipeline(
     cfg: PipelineConfig,           # the whole run's config
@@ -96,6 +133,7 @@ def run_pipeline(
     stages: tuple = STAGES,        # the stages to run (each needs the ones before it to have run once)
     seeds: list[int] | None = None,# DT seeds (default: the run's seed); the data are shared
     progress: bool | None = None,  # progress bars (None: only when stderr is a terminal)
+    workers: int = 2,              # evaluation and analysis notebooks run side by side
 ) -> dict:                         # the run's metrics (also in `metrics.json`)
     "Run the stages into `<output_dir>/<run_name>/`, skipping those already done with the same config."
     t0 = time.time()
@@ -142,10 +180,10 @@ def run_pipeline(
         d = metrics["data"]
         say(f"data: {d['episodes']} episodes, {d['transitions']} transitions, returns {d['return_min']:.2f}..{d['return_max']:.2f}")
 
+    bases = {seed: run if seed == cfg.seed else run/f"seed_{seed}" for seed in seeds}
+    tags = {seed: "" if len(seeds) == 1 else f" (seed {seed})" for seed in seeds}
     for seed in seeds:
-        base = run if seed == cfg.seed else run/f"seed_{seed}"
-        m = metrics["seeds"].setdefault(str(seed), {})
-        tag = "" if len(seeds) == 1 else f" (seed {seed})"
+        base, tag, m = bases[seed], tags[seed], metrics["seeds"].setdefault(str(seed), {})
         if "dt" in stages:
             t = time.time()
             tcfg = cfg.dt.model_copy(update={"data_path": metrics["data"]["data_path"], "seed": seed, "output_dir": str(base/"dt")})
@@ -160,44 +198,48 @@ def run_pipeline(
             h = m["dt"]["history"][-1]
             say(f"dt{tag}: val loss {h['val_loss']:.3f}, val action accuracy {h['val_action_accuracy']:.3f}")
 
+    # evaluation and analysis: every notebook that is not up to date, side by side
+    t, jobs, pending = time.time(), [], []
+    ic, e = cfg.interp, cfg.eval
+    for seed in seeds:
+        base, tag, m = bases[seed], tags[seed], metrics["seeds"][str(seed)]
+        common = {"checkpoint": m["dt"]["checkpoint"], "data_path": metrics["data"]["data_path"]} if "dt" in m else {}
         if "evaluation" in stages:
-            t = time.time()
-            st = Stage(base, "eval", _hash(cfg.eval.model_dump(mode="json"), m["dt"]), force)
+            st = Stage(base, "eval", _hash(e.model_dump(mode="json"), m["dt"]), force)
             if st.done: say(f"evaluation{tag}: up to date, skipped")
             else:
                 say(f"evaluation{tag}: calibration sweep and the data's policy on the same seeds (calibration.ipynb)")
-                e = cfg.eval
-                run_notebook("calibration", st.dir, progress=show, checkpoint=m["dt"]["checkpoint"],
-                             data_path=metrics["data"]["data_path"], target_returns=e.target_returns or [],
-                             calibration_points=e.calibration_points, num_episodes=e.num_episodes,
-                             temperature=e.temperature, greedy=e.greedy, seed=e.seed, dqn_config=str(run/"config.yaml"),
-                             dqn_policy=metrics["data"]["model_path"], title=f"{cfg.run_name}{tag}")
-                st.finish(read_json(st.dir/"metrics.json", "calibration metrics"))
-            m["evaluation"] = st.result(); timed(f"evaluation{tag}", t)
-            c = m["evaluation"]["calibration"]
-            say(f"evaluation{tag}: Spearman rho {c['spearman_rho']:.3f} over the data's returns, at the data's best return "
-                f"{c['top_target']:.2f}: normalised return {c['normalized_return_at_top']:.3f}, success "
-                f"{c['success_rate_at_top']:.2f} -> {st.dir/'calibration.png'}")
-
+                jobs.append(("calibration", st.dir, {**common, "target_returns": e.target_returns or [],
+                             "calibration_points": e.calibration_points, "num_episodes": e.num_episodes,
+                             "temperature": e.temperature, "greedy": e.greedy, "seed": e.seed,
+                             "dqn_config": str(run/"config.yaml"), "dqn_policy": metrics["data"]["model_path"],
+                             "title": f"{cfg.run_name}{tag}"}))
+            pending.append((seed, "evaluation", st))
         if "analysis" in stages:
-            t = time.time()
-            ic = cfg.interp
             st = Stage(base, "analysis", _hash(ic.model_dump(mode="json"), m["dt"]), force)
             if st.done: say(f"analysis{tag}: up to date, skipped")
             else:
                 say(f"analysis{tag}: attention, probing and patching notebooks ({ic.num_samples} windows, {ic.patching_samples} pairs)")
-                common = {"checkpoint": m["dt"]["checkpoint"], "data_path": metrics["data"]["data_path"], "seed": ic.seed}
-                jobs = {"attention": {"num_samples": ic.num_samples},
-                        "probing": {"num_samples": ic.num_samples, "targets": list(ic.probe_targets)},
-                        "patching": {"num_pairs": ic.patching_samples, "counterfactual": ic.counterfactual}}
-                bar = _bar(list(jobs), f"analysis{tag}", show)
-                for name in bar:
-                    bar.set_postfix_str(name)
-                    run_notebook(name, st.dir/name, progress=False, **jobs[name], **common)
-                st.finish({k: read_json(st.dir/k/"metrics.json", f"{k} metrics") for k in jobs})
-            m["analysis"] = st.result(); timed(f"analysis{tag}", t)
-            a = m["analysis"]
+                for name, extra in (("attention", {"num_samples": ic.num_samples}),
+                                    ("probing", {"num_samples": ic.num_samples, "targets": list(ic.probe_targets)}),
+                                    ("patching", {"num_pairs": ic.patching_samples, "counterfactual": ic.counterfactual})):
+                    jobs.append((name, st.dir/name, {**common, **extra, "seed": ic.seed}))
+            pending.append((seed, "analysis", st))
+    run_notebooks(jobs, workers, show, desc="evaluation and analysis")
+    for seed, stage, st in pending:
+        tag, m = tags[seed], metrics["seeds"][str(seed)]
+        if stage == "evaluation":
+            if not st.done: st.finish(read_json(st.dir/"metrics.json", "calibration metrics"))
+            m["evaluation"] = st.result()
+            c = m["evaluation"]["calibration"]
+            say(f"evaluation{tag}: Spearman rho {c['spearman_rho']:.3f} over the data's returns, at the data's best return "
+                f"{c['top_target']:.2f}: normalised return {c['normalized_return_at_top']:.3f}, success "
+                f"{c['success_rate_at_top']:.2f} -> {st.dir/'calibration.png'}")
+        else:
+            if not st.done: st.finish({k: read_json(st.dir/k/"metrics.json", f"{k} metrics") for k in ("attention", "probing", "patching")})
+            m["analysis"] = a = st.result()
             say(f"analysis{tag}: {a['attention']['summary_line']}; {a['probing']['summary_line']}; {a['patching']['summary_line']}")
+    if pending: timed("evaluation and analysis", t)
 
     main_seed = metrics["seeds"].get(str(cfg.seed), {})
     metrics.update({k: main_seed[k] for k in ("dt", "evaluation", "analysis") if k in main_seed})
@@ -232,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=None, help="overrides the config's seed (data and the main DT)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="train and analyse the DT once per seed (same data)")
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
+    p.add_argument("--workers", type=int, default=2, help="evaluation and analysis notebooks run side by side (default 2)")
     p.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES),
                    help="stages to run (each needs the ones before it to have run once)")
     a = p.parse_args(argv)
@@ -244,7 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         check_writable(run)
     except (ConfigError, LayoutError, FileNotFoundError, ValueError, PermissionError, NotADirectoryError) as e:
         print(f"error: {e}", file=sys.stderr); return 2
-    try: run_pipeline(cfg, None, a.force, tuple(a.stages), a.seeds)
+    if a.workers < 1: print(f"error: --workers must be at least 1, got {a.workers}", file=sys.stderr); return 2
+    try: run_pipeline(cfg, None, a.force, tuple(a.stages), a.seeds, workers=a.workers)
+    except NotebookFailed as e:
+        print(f"error: {e}; rerunning resumes at this stage", file=sys.stderr); return 1
     except PapermillExecutionError as e:
         partial = getattr(e, "partial_notebook", "")
         print(f"error: a notebook failed at cell {e.exec_count}: {e.ename}: {e.evalue}\n"
