@@ -71,3 +71,22 @@ def test_cli_bad_input_fails_before_any_rollout(trained, tmp_path):
     r = _evaluate(*base, "--target-returns")
     assert r.returncode == 2 and "--target-returns is empty" in r.stderr
     assert not any(tmp_path.iterdir())                                               # nothing written
+
+def test_cli_refuses_another_runs_data_unless_asked(trained, tmp_path):
+    "The data file decides the environment: a file the checkpoint was not trained on is refused, naming both files."
+    other = load_transitions(trained["data_path"]).select(np.arange(10))        # same shapes, other content
+    import shutil
+    shutil.copy(trained["data_path"], tmp_path/"copy.h5")                          # the same data elsewhere: accepted
+    r = _evaluate("--checkpoint", trained["checkpoint"], "--data-path", tmp_path/"copy.h5", "--target-returns", "0.5",
+                  "--num-episodes", "2", "--output-dir", tmp_path/"ok")
+    assert r.returncode == 0, r.stderr
+    from midt.data.storage import TransitionWriter
+    with TransitionWriter(tmp_path/"other.h5", env_config=other.env_config, collection_config=other.collection_config) as w:
+        for i in range(other.num_episodes): w.add(other.episode(i))
+    base = ["--checkpoint", trained["checkpoint"], "--data-path", tmp_path/"other.h5", "--target-returns", "0.5",
+            "--num-episodes", "2"]
+    r = _evaluate(*base, "--output-dir", tmp_path/"refused")
+    assert r.returncode == 2 and "was trained on other data than" in r.stderr and "--allow-other-data" in r.stderr
+    assert r.stderr.count("\n") == 1 and not (tmp_path/"refused").exists()
+    r = _evaluate(*base, "--allow-other-data", "--output-dir", tmp_path/"allowed")
+    assert r.returncode == 0, r.stderr
