@@ -265,6 +265,11 @@ def _ipc_kernel_manager():
     class IPCKernelManager(AsyncKernelManager):
         @default("transport")
         def _default_transport(self): return "ipc"
+        async def _async_interrupt_kernel(self):
+            # jupyter_client sends SIGINT before every shutdown request; a finished notebook's kernel is idle, so the
+            # request alone shuts it down, without ipykernel's "KeyboardInterrupt caught in kernel" on the terminal
+            if self.shutting_down: return
+            await super()._async_interrupt_kernel()
     return IPCKernelManager
 
 def stderr_is_terminal() -> bool:
