@@ -21,8 +21,8 @@ import yaml
 __all__ = ['SHIPPED_KINDS', 'PATH_PARAMETERS', 'SEED_MAX', 'seed_arg', 'fsync_dir', 'atomic_write', 'write_json', 'write_text',
            'read_json', 'user_path', 'safe_name', 'inside', 'plain_value', 'parse_value', 'shipped_dir',
            'shipped_configs', 'config_file', 'analysis_dir', 'notebook_path', 'notebook_parameters', 'check_parameters',
-           'notebook_values', 'check_writable', 'stderr_is_terminal', 'run_notebook', 'export_html', 'one_line',
-           'int_arg', 'float_arg', 'OneLineParser', 'cli']
+           'notebook_values', 'check_values', 'check_writable', 'stderr_is_terminal', 'run_notebook', 'export_html',
+           'one_line', 'int_arg', 'float_arg', 'OneLineParser', 'cli']
 
 # %% ../../nbs/03_utils.io.ipynb #2edc7774
 def fsync_dir(folder: str | os.PathLike):
@@ -252,6 +252,28 @@ def notebook_values(parameters: dict) -> dict:
             v = str(user_path(v))
         out[k] = v
     return out
+
+def _kind(v) -> str:
+    return "true/false" if isinstance(v, bool) else {int: "a whole number", float: "a number", str: "a string",
+                                                      list: "a list", dict: "a mapping"}.get(type(v), type(v).__name__)
+
+def check_values(
+    defaults: dict[str, str], # `notebook_parameters(...)`: name -> default as written
+    parameters: dict,         # the values that will be injected
+    where: str = "notebook",
+):
+    "Refuse a value whose kind does not fit the parameter's default (`seed=nan` where the default is `0`), and seeds outside 0..2**32-1."
+    import ast
+    for k, v in parameters.items():
+        if v is None or k not in defaults: continue
+        try: d = ast.literal_eval(str(defaults[k]).strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): continue
+        if d is None: continue
+        ok = (isinstance(v, bool) == isinstance(d, bool)) and (
+             isinstance(v, type(d)) or (isinstance(d, float) and isinstance(v, int)) or (isinstance(d, (list, tuple)) and isinstance(v, (list, tuple))))
+        if not ok: raise ValueError(f"{where}: parameter {k}={v!r} is {_kind(v)}; it takes {_kind(d)} (default {defaults[k]})")
+        if k == "seed" and isinstance(v, int) and not 0 <= v <= 2**32 - 1:
+            raise ValueError(f"{where}: parameter seed={v} is out of range; give a seed from 0 to {2**32 - 1}")
 
 # %% ../../nbs/03_utils.io.ipynb #7f65d8b9
 def check_writable(path: str | os.PathLike):
