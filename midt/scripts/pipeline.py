@@ -329,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
               f"  the partial notebook is kept at {partial}; rerunning resumes at this stage", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut short the cleanup
         print("interrupted: finished stages are kept; rerun the same command to resume", file=sys.stderr); return 130
     except OSError as e:                                  # a full disk, a folder removed under the run
         print(f"error: {one_line(e)}; finished stages are kept, rerunning resumes", file=sys.stderr); return 1

@@ -377,6 +377,8 @@ def cli(main: Callable[..., int]) -> Callable[..., int]:
     def wrapped(*args, **kwargs) -> int:
         try: return main(*args, **kwargs)
         except KeyboardInterrupt:
+            import signal
+            signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut short the cleanup (or kill us with -SIGINT)
             print("interrupted: finished work is kept; rerun the same command to resume", file=sys.stderr); return 130
         except BrokenPipeError: return 1
         except SystemExit: raise
