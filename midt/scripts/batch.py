@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..utils.io import (PATH_PARAMETERS, check_parameters, check_writable, inside, notebook_path, notebook_values,
-                           parse_value, run_notebook, user_path, write_json, atomic_write)
+                           parse_value, run_notebook, user_path, write_json, atomic_write,
+                           OneLineParser, check_values, cli, int_arg, notebook_parameters, one_line)
 
 # %% auto #0
 __all__ = ['parse_grid', 'combinations', 'combo_name', 'JobResult', 'flatten_metrics', 'write_csv', 'run_batch', 'main']
@@ -112,12 +113,18 @@ def run_batch(
     from tqdm.auto import tqdm
     fixed = dict(fixed or {})
     if not notebooks: raise ValueError("no notebook given")
+    both = sorted(set(fixed) & set(grid))
+    if both: raise ValueError(f"{', '.join(both)} given both in --set and in --grid; give each parameter once")
+    if "output_dir" in {**fixed, **grid}: raise ValueError("output_dir is set by the batch (one folder per run); use --output-dir")
     if workers < 1: raise ValueError(f"workers must be at least 1, got {workers}")
     for name, vals in grid.items():
         if not vals: raise ValueError(f"grid name {name!r} has no values")
     combos = [notebook_values({**fixed, **c}) for c in combinations(grid)]   # plain values, paths made absolute
     srcs = [notebook_path(nb) for nb in notebooks]                         # every check before any work
-    for src in srcs: check_parameters(src, {**fixed, **{k: None for k in grid}})
+    for src in srcs:
+        check_parameters(src, {**fixed, **{k: None for k in grid}})
+        defaults = notebook_parameters(src)
+        for c in combos: check_values(defaults, c, src.name)
     for c in combos:
         for k in PATH_PARAMETERS:
             if k != "output_dir" and c.get(k) and not Path(str(c[k])).exists():
@@ -152,23 +159,25 @@ def run_batch(
     return results
 
 # %% ../../nbs/85_scripts.batch.ipynb #b9f5c1a6
+@cli
 def main(argv: list[str] | None = None) -> int:
     "Command line; exit status 0 when every run succeeded, 1 when some failed, 2 on bad input."
-    p = argparse.ArgumentParser(prog="python -m midt.scripts.batch", description="Execute analysis notebooks over a parameter grid.")
+    p = OneLineParser(prog="python -m midt.scripts.batch", description="Execute analysis notebooks over a parameter grid.")
     p.add_argument("notebooks", nargs="+", help="analysis notebook names (calibration, attention, probing, patching) or paths")
-    p.add_argument("--grid", nargs="+", default=[], metavar="NAME=V1,V2", help="parameter values to sweep (every combination)")
-    p.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE", help="parameters fixed for every run")
-    p.add_argument("--workers", type=int, default=2, help="notebooks executed at once")
+    p.add_argument("--grid", nargs="+", action="extend", default=[], metavar="NAME=V1,V2", help="parameter values to sweep (every combination)")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="NAME=VALUE", help="parameters fixed for every run")
+    p.add_argument("--workers", type=int_arg(1, 64, "a number of workers"), default=2, help="notebooks executed at once")
     p.add_argument("--output-dir", default="outputs/batch")
     p.add_argument("--no-summary", action="store_true", help="skip the summary notebook")
     p.add_argument("--across", default="seed", help="the grid parameter whose values are repeats in the summary (default: seed)")
-    a = p.parse_args(argv)
+    try: a = p.parse_args(argv)
+    except SystemExit as e: return int(e.code or 0)
     try:
         grid = parse_grid(a.grid)
         fixed = {k: v[0] for k, v in parse_grid(a.set).items()}
         results = run_batch(a.notebooks, grid, a.workers, a.output_dir, fixed, summary=not a.no_summary, across=a.across)
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as e:
-        print(f"error: {e}", file=sys.stderr); return 2
+    except (ValueError, OSError) as e:
+        print(f"error: {one_line(e)}", file=sys.stderr); return 2
     failed = [r for r in results if r.status == "failed"]
     done = sum(r.status == "done" for r in results); skipped = sum(r.status == "skipped" for r in results)
     print(f"[midt] batch: {done} ran, {skipped} skipped (done before), {len(failed)} failed -> {user_path(a.output_dir)/'summary.csv'}")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.io import user_path, write_json
+from ..utils.io import OneLineParser, check_writable, cli, float_arg, int_arg, one_line, seed_arg, user_path, write_json
 
 # %% auto #0
 __all__ = ['check_fits', 'main']
@@ -28,24 +28,29 @@ def check_fits(model, env, source: str):
     if int(env.action_space.n) != model.cfg.action_dim:
         raise ValueError(f"the checkpoint expects {model.cfg.action_dim} actions, but {source} has {env.action_space.n}")
 
+@cli
 def main(argv=None) -> int:
-    "Command line entry point; returns the exit status."
-    p = argparse.ArgumentParser(prog="python -m midt.scripts.evaluate", description="Evaluate a DT at target returns.")
+    "Command line entry point; returns the exit status (2: bad input, one `error:` line, nothing written)."
+    p = OneLineParser(prog="python -m midt.scripts.evaluate", description="Evaluate a DT at target returns.")
     p.add_argument("--checkpoint", required=True); p.add_argument("--data-path", required=True)
     p.add_argument("--env-layout", help="layout name/path or MiniGrid id (default: the data's environment)")
-    p.add_argument("--target-returns", type=float, nargs="*", default=None)
+    p.add_argument("--target-returns", type=float_arg(-1e6, 1e6), nargs="*", default=None)
     p.add_argument("--relative", action="store_true", help="targets are fractions of the oracle's optimum")
-    p.add_argument("--num-episodes", type=int, default=20); p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--greedy", action="store_true"); p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--num-episodes", type=int_arg(1, 100_000, "a number of episodes"), default=20)
+    p.add_argument("--seed", type=seed_arg, default=0)
+    p.add_argument("--greedy", action="store_true"); p.add_argument("--temperature", type=float_arg(0, 100, lo_open=True), default=1.0)
     p.add_argument("--calibration", action="store_true", help="also sweep targets over and beyond the data's returns")
     p.add_argument("--bc-checkpoint", help="a return-blind (BC) checkpoint to compare with")
     p.add_argument("--dqn-model", help="the data-generating policy (model.pt of train_dqn) to compare with")
     p.add_argument("--output-dir"); p.add_argument("--device", default="cpu")
     p.add_argument("--allow-other-data", action="store_true",
                    help="accept a data file the checkpoint was not trained on (same state and action sizes)")
-    a = p.parse_args(argv)
-    for k in ("checkpoint", "data_path", "output_dir", "bc_checkpoint", "dqn_model"):   # read from where the command runs
-        setattr(a, k, user_path(getattr(a, k)))
+    try: a = p.parse_args(argv)
+    except SystemExit as e: return int(e.code or 0)
+    try:
+        for k in ("checkpoint", "data_path", "output_dir", "bc_checkpoint", "dqn_model"):   # read from where the command runs
+            setattr(a, k, user_path(getattr(a, k)))
+    except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
     if a.env_layout and os.path.isfile(a.env_layout): a.env_layout = str(user_path(a.env_layout))
     from midt.data.storage import DataFileError, load_transitions
     from midt.envs.factory import env_config, make_env
@@ -66,6 +71,8 @@ def main(argv=None) -> int:
                                  view_size=ecfg.get("view_size", 7))}
         env = make_env(ecfg)
         check_fits(model, env, a.env_layout or f"the environment of {a.data_path}")
+        out = a.output_dir or a.checkpoint.parent.parent/"eval"
+        check_writable(out)                                           # before any work, and before anything is made
         actors = {"DT": DTActor(model)}
         if a.bc_checkpoint:
             bc = load_model_from_checkpoint(a.bc_checkpoint, device=a.device); check_fits(bc, env, "the BC checkpoint's environment")
@@ -75,11 +82,11 @@ def main(argv=None) -> int:
             from midt.utils.config import DQNConfig
             collection = {k: v for k, v in data.collection_config.items() if k not in DQNConfig.removed_keys}  # older files
             actors["DQN (data policy)"] = SB3Actor(load_policy(DQNConfig.model_validate(collection), a.dqn_model))
-    except (CheckpointError, DataFileError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr); return 2
+    except (CheckpointError, DataFileError, OSError, ValueError) as e:   # OSError: unreadable input, unwritable output
+        print(f"error: {one_line(e)}", file=sys.stderr); return 2
     optimum = _optimum(ecfg)
     targets = [t * optimum for t in a.target_returns] if (a.relative and a.target_returns and optimum) else a.target_returns
-    out = a.output_dir or a.checkpoint.parent.parent/"eval"; out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     metrics = {"checkpoint": str(a.checkpoint), "data_path": str(a.data_path), "optimal_return": optimum, "seed": a.seed}
     kw = dict(num_episodes=a.num_episodes, seed=a.seed, greedy=a.greedy)
     if targets:

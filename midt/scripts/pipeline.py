@@ -15,12 +15,13 @@ from pathlib import Path
 
 from ..utils.config import ConfigError, PipelineConfig, load_config, save_config
 from ..utils.io import (analysis_dir, check_parameters, check_writable, config_file, export_html, inside, notebook_path,
-                           notebook_parameters, read_json, run_notebook, safe_name, stderr_is_terminal, user_path, write_json)
+                           notebook_parameters, read_json, run_notebook, safe_name, stderr_is_terminal, user_path, write_json,
+                           OneLineParser, cli, int_arg, one_line, seed_arg)
 from ..utils.seeding import set_seed
 
 # %% auto #0
-__all__ = ['STAGES', 'analysis_inputs', 'absolute_config', 'run_folder', 'check_environment', 'Stage', 'NotebookFailed',
-           'run_notebooks', 'run_pipeline', 'main']
+__all__ = ['STAGES', 'analysis_inputs', 'absolute_config', 'run_folder', 'check_environment', 'Stage', 'MissingStage',
+           'NotebookFailed', 'run_notebooks', 'run_pipeline', 'main']
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #ff0f9971
 def analysis_inputs(checkpoint: str = "", data_path: str = ""):
@@ -84,6 +85,9 @@ class Stage:
     def result(self) -> dict: return self._record()["result"]
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #8ec49130
+class MissingStage(ValueError):
+    "A stage was asked for without the stages it needs, and they have not run for this config in the run folder."
+
 class NotebookFailed(RuntimeError):
     "A stage's notebook raised: which notebook, which cell, the error, and where the partial notebook is kept."
 
@@ -144,6 +148,30 @@ def run_pipeline(
     run = run_folder(cfg)
     ecfg = check_environment(cfg)                        # a bad layout stops here, before the run folder exists
     seeds = list(dict.fromkeys(seeds or [cfg.seed]))
+    bases = {seed: run if seed == cfg.seed else run/f"seed_{seed}" for seed in seeds}
+    data_key = _hash(cfg.dqn.model_dump(mode="json", exclude={"progress_bar"}), ecfg, cfg.seed)
+    def dt_stage(seed, data_result, force=force):
+        tcfg = cfg.dt.model_copy(update={"data_path": data_result["data_path"], "seed": seed, "output_dir": str(bases[seed]/"dt")})
+        return tcfg, Stage(bases[seed], "dt", _hash(tcfg.model_dump(mode="json"), cfg.model.model_dump(mode="json"), data_result), force)
+    # stages asked for without the stages they need: those must have run before with this config (checked before any work)
+    later = [s for s in ("dt", "evaluation", "analysis") if s in stages]
+    prior = {}
+    if later and "data" not in stages:
+        st = Stage(run, "data", data_key, False)
+        if not st.done:
+            raise MissingStage(f"stage {later[0]!r} needs the 'data' stage, which has not run with this config in {run}; "
+                               f"add it: --stages {' '.join(s for s in STAGES if s in ('data', *stages))}")
+        prior["data"] = st.result()
+    if later and "dt" not in stages:
+        if "data" not in prior:
+            raise MissingStage(f"stage {later[0]!r} needs the 'dt' stage after the 'data' stage; "
+                               f"add it: --stages {' '.join(s for s in STAGES if s in ('dt', *stages))}")
+        for seed in seeds:
+            st = dt_stage(seed, prior["data"], force=False)[1]
+            if not st.done:
+                raise MissingStage(f"stage {later[0]!r} needs the 'dt' stage, which has not run with this config "
+                                   f"(seed {seed}) in {run}; add it: --stages {' '.join(s for s in STAGES if s in ('dt', *stages))}")
+            prior[seed] = st.result()
     set_seed(cfg.seed)
     check_writable(run)
     run.mkdir(parents=True, exist_ok=True)
@@ -169,7 +197,7 @@ def run_pipeline(
 
     if "data" in stages:
         t = time.time()
-        st = Stage(run, "data", _hash(cfg.dqn.model_dump(mode="json", exclude={"progress_bar"}), ecfg, cfg.seed), force)
+        st = Stage(run, "data", data_key, force)
         if st.done: say("data: up to date, skipped")
         else:
             from midt.agents.dqn_trainer import train_dqn
@@ -179,15 +207,14 @@ def run_pipeline(
         metrics["data"] = st.result(); timed("data", t)
         d = metrics["data"]
         say(f"data: {d['episodes']} episodes, {d['transitions']} transitions, returns {d['return_min']:.2f}..{d['return_max']:.2f}")
+    elif "data" in prior: metrics["data"] = prior["data"]
 
-    bases = {seed: run if seed == cfg.seed else run/f"seed_{seed}" for seed in seeds}
     tags = {seed: "" if len(seeds) == 1 else f" (seed {seed})" for seed in seeds}
     for seed in seeds:
         base, tag, m = bases[seed], tags[seed], metrics["seeds"].setdefault(str(seed), {})
         if "dt" in stages:
             t = time.time()
-            tcfg = cfg.dt.model_copy(update={"data_path": metrics["data"]["data_path"], "seed": seed, "output_dir": str(base/"dt")})
-            st = Stage(base, "dt", _hash(tcfg.model_dump(mode="json"), cfg.model.model_dump(mode="json"), metrics["data"]), force)
+            tcfg, st = dt_stage(seed, metrics["data"])
             if st.done: say(f"dt{tag}: up to date, skipped")
             else:
                 from midt.training.trainer import train_dt
@@ -197,6 +224,7 @@ def run_pipeline(
             m["dt"] = st.result(); timed(f"dt{tag}", t)
             h = m["dt"]["history"][-1]
             say(f"dt{tag}: val loss {h['val_loss']:.3f}, val action accuracy {h['val_action_accuracy']:.3f}")
+        elif seed in prior: m["dt"] = prior[seed]
 
     # evaluation and analysis: every notebook that is not up to date, side by side
     t, jobs, pending = time.time(), [], []
@@ -263,21 +291,23 @@ def run_pipeline(
     return metrics
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #ab01ba29
+@cli
 def main(argv: list[str] | None = None) -> int:
     "Command line: `python -m midt.scripts.pipeline --config configs/quickstart.yaml` (exit 0, 1 when a stage failed, 2 on bad input)."
     from papermill.exceptions import PapermillExecutionError
     from midt.envs.layout import LayoutError
-    p = argparse.ArgumentParser(prog="python -m midt.scripts.pipeline", description="Run the midt pipeline.")
+    p = OneLineParser(prog="python -m midt.scripts.pipeline", description="Run the midt pipeline.")
     p.add_argument("--config", default="configs/quickstart.yaml",
                    help="pipeline YAML (see midt.utils.config.PipelineConfig), or a shipped config's name (quickstart)")
     p.add_argument("--output-dir", default=None, help="overrides the config's output_dir")
-    p.add_argument("--seed", type=int, default=None, help="overrides the config's seed (data and the main DT)")
-    p.add_argument("--seeds", type=int, nargs="+", default=None, help="train and analyse the DT once per seed (same data)")
+    p.add_argument("--seed", type=seed_arg, default=None, help="overrides the config's seed (data and the main DT)")
+    p.add_argument("--seeds", type=seed_arg, nargs="+", default=None, help="train and analyse the DT once per seed (same data)")
     p.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
-    p.add_argument("--workers", type=int, default=2, help="evaluation and analysis notebooks run side by side (default 2)")
+    p.add_argument("--workers", type=int_arg(1, 64, "a number of workers"), default=2, help="evaluation and analysis notebooks run side by side (default 2)")
     p.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES),
                    help="stages to run (each needs the ones before it to have run once)")
-    a = p.parse_args(argv)
+    try: a = p.parse_args(argv)
+    except SystemExit as e: return int(e.code or 0)
     try:                                                  # every check before the run folder is made
         cfg = load_config(config_file(a.config), PipelineConfig, check_paths=False,
                           **({"seed": a.seed} if a.seed is not None else {}))
@@ -285,10 +315,12 @@ def main(argv: list[str] | None = None) -> int:
         run = run_folder(cfg)
         check_environment(cfg)
         check_writable(run)
-    except (ConfigError, LayoutError, FileNotFoundError, ValueError, PermissionError, NotADirectoryError) as e:
-        print(f"error: {e}", file=sys.stderr); return 2
+    except (ConfigError, LayoutError, OSError, ValueError) as e:
+        print(f"error: {one_line(e)}", file=sys.stderr); return 2
     if a.workers < 1: print(f"error: --workers must be at least 1, got {a.workers}", file=sys.stderr); return 2
     try: run_pipeline(cfg, None, a.force, tuple(a.stages), a.seeds, workers=a.workers)
+    except MissingStage as e:                             # raised before the run folder is made
+        print(f"error: {one_line(e)}", file=sys.stderr); return 2
     except NotebookFailed as e:
         print(f"error: {e}; rerunning resumes at this stage", file=sys.stderr); return 1
     except PapermillExecutionError as e:
@@ -297,7 +329,11 @@ def main(argv: list[str] | None = None) -> int:
               f"  the partial notebook is kept at {partial}; rerunning resumes at this stage", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut short the cleanup
         print("interrupted: finished stages are kept; rerun the same command to resume", file=sys.stderr); return 130
+    except OSError as e:                                  # a full disk, a folder removed under the run
+        print(f"error: {one_line(e)}; finished stages are kept, rerunning resumes", file=sys.stderr); return 1
     return 0
 
 if __name__ == "__main__" and not hasattr(sys, "ps1") and "ipykernel" not in sys.modules:

@@ -13,27 +13,31 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.config import ConfigError, InterpConfig, load_config
-from ..utils.io import user_path, write_json
+from ..utils.io import OneLineParser, check_writable, cli, float_arg, int_arg, one_line, user_path, write_json
 
 # %% auto #0
 __all__ = ['main']
 
 # %% ../../nbs/84_scripts.run_interp.ipynb #e60df408
+@cli
 def main(argv=None) -> int:
-    "Command line entry point; returns the exit status."
-    p = argparse.ArgumentParser(prog="python -m midt.scripts.run_interp", description="Attention analysis and linear probes.")
+    "Command line entry point; returns the exit status (2: bad input, one `error:` line, nothing written)."
+    p = OneLineParser(prog="python -m midt.scripts.run_interp", description="Attention analysis and linear probes.")
     p.add_argument("--config", help="interp config YAML (InterpConfig); flags override it")
     p.add_argument("--checkpoint"); p.add_argument("--data-path"); p.add_argument("--output-dir")
     p.add_argument("--run-attention", action="store_true"); p.add_argument("--run-probing", action="store_true")
     p.add_argument("--run-patching", action="store_true", help="patch each layer x position from the same windows asked for another return")
-    p.add_argument("--rtg-delta", type=float, help="return change of the counterfactual (default: minus half the data's return range)")
+    p.add_argument("--rtg-delta", type=float_arg(-1e6, 1e6), help="return change of the counterfactual (default: minus half the data's return range)")
     p.add_argument("--probe-target", action="append", help="action, rtg, timestep or a latent; repeatable")
     p.add_argument("--modality", default="state", help="token modality to probe at: rtg, state or action")
-    p.add_argument("--num-samples", type=int)
+    p.add_argument("--num-samples", type=int_arg(1, 1_000_000, "a number of samples"))
     p.add_argument("--allow-other-data", action="store_true",
                    help="accept a data file the checkpoint was not trained on (same state and action sizes)")
-    a = p.parse_args(argv)
-    for k in ("config", "checkpoint", "data_path", "output_dir"): setattr(a, k, user_path(getattr(a, k)))  # from where it runs
+    try: a = p.parse_args(argv)
+    except SystemExit as e: return int(e.code or 0)
+    try:
+        for k in ("config", "checkpoint", "data_path", "output_dir"): setattr(a, k, user_path(getattr(a, k)))  # from where it runs
+    except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
     from midt.data.dataset import DTDataset
     from midt.data.storage import DataFileError, load_transitions
     from midt.interp.attention import AttentionAnalyzer, plot_attention_pattern, plot_modality_mass
@@ -42,7 +46,7 @@ def main(argv=None) -> int:
     try:
         over = {k: (str(v) if isinstance(v, Path) else v) for k, v in {"checkpoint_path": a.checkpoint, "data_path": a.data_path, "output_dir": a.output_dir,
                                   "num_samples": a.num_samples}.items() if v is not None}
-        cfg = load_config(a.config, InterpConfig, **over) if a.config else InterpConfig(**over)
+        cfg = load_config(str(a.config), InterpConfig, **over) if a.config else InterpConfig(**over)
         run_patching = a.run_patching or cfg.run_patching
         if not (a.run_attention or a.run_probing or run_patching):
             raise ValueError("nothing to do: give --run-attention, --run-probing and/or --run-patching")
@@ -60,8 +64,9 @@ def main(argv=None) -> int:
             name = t.split(":", 1)[-1]
             if name not in ("action", "rtg", "timestep") and name not in latents:
                 raise ValueError(f"unknown probe target {t!r}; valid: action, rtg, timestep, {', '.join(latents)}")
-    except (ConfigError, CheckpointError, DataFileError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr); return 2
+        check_writable(cfg.output_dir)                                # before any work, and before anything is made
+    except (ConfigError, CheckpointError, DataFileError, OSError, ValueError) as e:  # OSError: unreadable input, unwritable output
+        print(f"error: {one_line(e)}", file=sys.stderr); return 2
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     out = Path(cfg.output_dir); out.mkdir(parents=True, exist_ok=True)

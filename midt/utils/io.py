@@ -5,10 +5,12 @@
 # %% ../../nbs/03_utils.io.ipynb #ab231be0
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable
@@ -16,10 +18,11 @@ from typing import Any, Callable
 import yaml
 
 # %% auto #0
-__all__ = ['SHIPPED_KINDS', 'PATH_PARAMETERS', 'fsync_dir', 'atomic_write', 'write_json', 'write_text', 'read_json', 'user_path',
-           'safe_name', 'inside', 'plain_value', 'parse_value', 'shipped_dir', 'shipped_configs', 'config_file',
-           'analysis_dir', 'notebook_path', 'notebook_parameters', 'check_parameters', 'notebook_values',
-           'check_writable', 'stderr_is_terminal', 'run_notebook', 'export_html']
+__all__ = ['SHIPPED_KINDS', 'PATH_PARAMETERS', 'SEED_MAX', 'seed_arg', 'fsync_dir', 'atomic_write', 'write_json', 'write_text',
+           'read_json', 'user_path', 'safe_name', 'inside', 'plain_value', 'parse_value', 'shipped_dir',
+           'shipped_configs', 'config_file', 'analysis_dir', 'notebook_path', 'notebook_parameters', 'check_parameters',
+           'notebook_values', 'check_values', 'check_writable', 'stderr_is_terminal', 'run_notebook', 'export_html',
+           'one_line', 'int_arg', 'float_arg', 'OneLineParser', 'cli']
 
 # %% ../../nbs/03_utils.io.ipynb #2edc7774
 def fsync_dir(folder: str | os.PathLike):
@@ -250,6 +253,28 @@ def notebook_values(parameters: dict) -> dict:
         out[k] = v
     return out
 
+def _kind(v) -> str:
+    return "true/false" if isinstance(v, bool) else {int: "a whole number", float: "a number", str: "a string",
+                                                      list: "a list", dict: "a mapping"}.get(type(v), type(v).__name__)
+
+def check_values(
+    defaults: dict[str, str], # `notebook_parameters(...)`: name -> default as written
+    parameters: dict,         # the values that will be injected
+    where: str = "notebook",
+):
+    "Refuse a value whose kind does not fit the parameter's default (`seed=nan` where the default is `0`), and seeds outside 0..2**32-1."
+    import ast
+    for k, v in parameters.items():
+        if v is None or k not in defaults: continue
+        try: d = ast.literal_eval(str(defaults[k]).strip())
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError): continue
+        if d is None: continue
+        ok = (isinstance(v, bool) == isinstance(d, bool)) and (
+             isinstance(v, type(d)) or (isinstance(d, float) and isinstance(v, int)) or (isinstance(d, (list, tuple)) and isinstance(v, (list, tuple))))
+        if not ok: raise ValueError(f"{where}: parameter {k}={v!r} is {_kind(v)}; it takes {_kind(d)} (default {defaults[k]})")
+        if k == "seed" and isinstance(v, int) and not 0 <= v <= 2**32 - 1:
+            raise ValueError(f"{where}: parameter seed={v} is out of range; give a seed from 0 to {2**32 - 1}")
+
 # %% ../../nbs/03_utils.io.ipynb #7f65d8b9
 def check_writable(path: str | os.PathLike):
     "A clear error unless `path` is, or can be made as, a writable folder (its first existing ancestor decides)."
@@ -257,6 +282,8 @@ def check_writable(path: str | os.PathLike):
     probe = next(q for q in [p, *p.parents] if q.exists())
     if not probe.is_dir(): raise NotADirectoryError(f"{path}: {probe} is a file, so the output folder cannot be made")
     if not os.access(probe, os.W_OK): raise PermissionError(f"{path}: {probe} is not writable")
+    try: os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".midt-probe-"))   # the real test (read-only mounts, /proc, ...)
+    except OSError as e: raise PermissionError(f"{path}: cannot make a folder in {probe} ({e.strerror or e})") from None
 
 def _ipc_kernel_manager():
     "A kernel manager class whose kernels talk over IPC sockets (no TCP ports, no unencrypted-TCP warning)."
@@ -310,3 +337,57 @@ def export_html(notebook: Path, html: Path | None = None) -> Path:
     html = html or notebook.with_suffix(".html")
     body, _ = HTMLExporter(exclude_input=True).from_notebook_node(nbformat.read(notebook, as_version=4))
     return write_text(html, body)
+
+# %% ../../nbs/03_utils.io.ipynb #ca9ad180
+SEED_MAX = 2**32 - 1
+
+def one_line(e: BaseException | str) -> str:
+    "A message on one line (a multi-line error such as a `ConfigError` joined with '; ')."
+    return "; ".join(l.strip() for l in str(e).splitlines() if l.strip()).replace(":; ", ": ")
+
+def int_arg(lo: int | None = None, hi: int | None = None, what: str = "a whole number") -> Callable[[str], int]:
+    "An argparse `type`: an integer within [lo, hi]; argparse turns the ValueError into a usage error (exit 2)."
+    def parse(text: str) -> int:
+        try: v = int(text)
+        except ValueError: raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            rng = f"from {lo} to {hi}" if lo is not None and hi is not None else (f"at least {lo}" if lo is not None else f"at most {hi}")
+            raise argparse.ArgumentTypeError(f"{text} is out of range; give {what} {rng}")
+        return v
+    parse.__name__ = what
+    return parse
+
+def float_arg(lo: float | None = None, hi: float | None = None, lo_open: bool = False) -> Callable[[str], float]:
+    "An argparse `type`: a finite number (no nan/inf) within [lo, hi] (`lo_open`: strictly above lo)."
+    def parse(text: str) -> float:
+        try: v = float(text)
+        except ValueError: raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(v): raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+        if lo is not None and (v <= lo if lo_open else v < lo): raise argparse.ArgumentTypeError(f"{text} must be {'above' if lo_open else 'at least'} {lo}")
+        if hi is not None and v > hi: raise argparse.ArgumentTypeError(f"{text} must be at most {hi}")
+        return v
+    parse.__name__ = "number"
+    return parse
+
+seed_arg = int_arg(0, SEED_MAX, "a seed")
+
+class OneLineParser(argparse.ArgumentParser):
+    "An argument parser whose usage errors are one line `error: ...` on stderr and exit status 2."
+    def error(self, message): print(f"error: {self.prog}: {one_line(message)}", file=sys.stderr); raise SystemExit(2)
+
+def cli(main: Callable[..., int]) -> Callable[..., int]:
+    "Wrap a command's `main`: Ctrl-C is one line and exit 130; a broken pipe exits quietly; any other unexpected error is one `error:` line (exit 1; `MIDT_DEBUG=1` shows the traceback)."
+    import functools
+    @functools.wraps(main)
+    def wrapped(*args, **kwargs) -> int:
+        try: return main(*args, **kwargs)
+        except KeyboardInterrupt:
+            import signal
+            signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut short the cleanup (or kill us with -SIGINT)
+            print("interrupted: finished work is kept; rerun the same command to resume", file=sys.stderr); return 130
+        except BrokenPipeError: return 1
+        except SystemExit: raise
+        except Exception as e:
+            if os.environ.get("MIDT_DEBUG"): raise
+            print(f"error: {type(e).__name__}: {one_line(e)} (set MIDT_DEBUG=1 for the traceback)", file=sys.stderr); return 1
+    return wrapped
