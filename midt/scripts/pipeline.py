@@ -149,7 +149,7 @@ def run_pipeline(
     ecfg = check_environment(cfg)                        # a bad layout stops here, before the run folder exists
     seeds = list(dict.fromkeys(seeds or [cfg.seed]))
     bases = {seed: run if seed == cfg.seed else run/f"seed_{seed}" for seed in seeds}
-    data_key = _hash(cfg.dqn.model_dump(mode="json", exclude={"progress_bar"}), ecfg, cfg.seed)
+    data_key = _hash(cfg.dqn.model_dump(mode="json", exclude={"progress_bar", "output_dir"}), ecfg, cfg.seed)
     def dt_stage(seed, data_result, force=force):
         tcfg = cfg.dt.model_copy(update={"data_path": data_result["data_path"], "seed": seed, "output_dir": str(bases[seed]/"dt")})
         return tcfg, Stage(bases[seed], "dt", _hash(tcfg.model_dump(mode="json"), cfg.model.model_dump(mode="json"), data_result), force)
