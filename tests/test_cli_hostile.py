@@ -132,7 +132,9 @@ def test_batch_refuses(junk, extra, needle):
 def test_pipeline_sigint_is_one_line_and_resumes(tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "midt.scripts.pipeline", "--config", "smoke", "--output-dir", tmp_path,
                           "--stages", "environment", "data"], cwd=tmp_path, env=ENV, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+                         stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         # a test runner's worker may ignore SIGINT, and children inherit that: give it back, as a terminal does
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (tmp_path/"smoke"/"environment"/"stage.json").exists() and time.time() < deadline: time.sleep(0.2)
     time.sleep(1)
