@@ -16,7 +16,7 @@ from pathlib import Path
 from ..utils.config import ConfigError, PipelineConfig, load_config, save_config
 from ..utils.io import (analysis_dir, check_parameters, check_writable, config_file, export_html, inside, notebook_path,
                            notebook_parameters, read_json, run_notebook, safe_name, stderr_is_terminal, user_path, write_json,
-                           OneLineParser, cli, int_arg, one_line, seed_arg)
+                           OneLineParser, check_interrupted, cli, int_arg, one_line, seed_arg)
 from ..utils.seeding import set_seed
 
 # %% auto #0
@@ -176,7 +176,8 @@ def run_pipeline(
     check_writable(run)
     run.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run/"config.yaml")
-    say = lambda m: print(f"[midt] {m}", flush=True)
+    def say(m: str):
+        check_interrupted(); print(f"[midt] {m}", flush=True)
     say(f"run folder: {run}")
     metrics = {"run_name": cfg.run_name, "seed": cfg.seed, "seeds": {}, "stage_seconds": {}}
     dqn_cfg = cfg.dqn.model_copy(update={"seed": cfg.seed, "output_dir": str(run/"data"),

@@ -22,7 +22,7 @@ __all__ = ['SHIPPED_KINDS', 'PATH_PARAMETERS', 'SEED_MAX', 'seed_arg', 'fsync_di
            'read_json', 'user_path', 'safe_name', 'inside', 'plain_value', 'parse_value', 'shipped_dir',
            'shipped_configs', 'config_file', 'analysis_dir', 'notebook_path', 'notebook_parameters', 'check_parameters',
            'notebook_values', 'check_values', 'check_writable', 'stderr_is_terminal', 'run_notebook', 'export_html',
-           'one_line', 'int_arg', 'float_arg', 'OneLineParser', 'cli']
+           'one_line', 'int_arg', 'float_arg', 'OneLineParser', 'check_interrupted', 'cli']
 
 # %% ../../nbs/03_utils.io.ipynb #2edc7774
 def fsync_dir(folder: str | os.PathLike):
@@ -285,8 +285,8 @@ def check_writable(path: str | os.PathLike):
     try: os.rmdir(tempfile.mkdtemp(dir=probe, prefix=".midt-probe-"))   # the real test (read-only mounts, /proc, ...)
     except OSError as e: raise PermissionError(f"{path}: cannot make a folder in {probe} ({e.strerror or e})") from None
 
-def _ipc_kernel_manager():
-    "A kernel manager class whose kernels talk over IPC sockets (no TCP ports, no unencrypted-TCP warning)."
+def _ipc_kernel_manager(log: Path | None = None):
+    "A kernel manager class whose kernels talk over IPC sockets (no TCP ports) and write their own stderr to `log`."
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
     class IPCKernelManager(AsyncKernelManager):
@@ -297,6 +297,11 @@ def _ipc_kernel_manager():
             # request alone shuts it down, without ipykernel's "KeyboardInterrupt caught in kernel" on the terminal
             if self.shutting_down: return
             await super()._async_interrupt_kernel()
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            # the kernel process's own messages (its start-up and shutdown logging, not the notebook's output, which
+            # papermill records in the notebook) go to a log beside the notebook instead of the user's terminal
+            if log is None: return await super()._async_launch_kernel(kernel_cmd, **kw)
+            with open(log, "ab") as f: return await super()._async_launch_kernel(kernel_cmd, **{**kw, "stderr": f})
     return IPCKernelManager
 
 def stderr_is_terminal() -> bool:
@@ -319,15 +324,16 @@ def run_notebook(
     check_writable(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _register_safe_translator()
-    dst, tmp = out_dir/src.name, out_dir/f".{src.stem}.partial.ipynb"
+    dst, tmp, log = out_dir/src.name, out_dir/f".{src.stem}.partial.ipynb", out_dir/f".{src.stem}.kernel.log"
     try:
         pm.execute_notebook(str(src), str(tmp), parameters=parameters, kernel_name=kernel_name, cwd=str(out_dir),
                             progress_bar=stderr_is_terminal() if progress is None else progress,
-                            kernel_manager_class=_ipc_kernel_manager())
+                            kernel_manager_class=_ipc_kernel_manager(log))
     except BaseException as e:
         e.partial_notebook = tmp
         raise
     os.replace(tmp, dst)
+    if log.exists() and log.stat().st_size == 0: log.unlink()       # kept only when the kernel had something to say
     return dst
 
 def export_html(notebook: Path, html: Path | None = None) -> Path:
@@ -375,12 +381,33 @@ class OneLineParser(argparse.ArgumentParser):
     "An argument parser whose usage errors are one line `error: ...` on stderr and exit status 2."
     def error(self, message): print(f"error: {self.prog}: {one_line(message)}", file=sys.stderr); raise SystemExit(2)
 
+_INTERRUPTED = False
+
+def _on_sigint(signum, frame):
+    global _INTERRUPTED
+    _INTERRUPTED = True
+    raise KeyboardInterrupt
+
+def _watch_interrupts():
+    "Remember every Ctrl-C (Python drops a KeyboardInterrupt raised inside a weakref callback or `__del__`); respect an inherited SIG_IGN."
+    import signal, threading
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
+
+def check_interrupted():
+    "Raise KeyboardInterrupt when a Ctrl-C was seen (call between steps of long work)."
+    if _INTERRUPTED: raise KeyboardInterrupt
+
 def cli(main: Callable[..., int]) -> Callable[..., int]:
     "Wrap a command's `main`: Ctrl-C is one line and exit 130; a broken pipe exits quietly; any other unexpected error is one `error:` line (exit 1; `MIDT_DEBUG=1` shows the traceback)."
     import functools
     @functools.wraps(main)
     def wrapped(*args, **kwargs) -> int:
-        try: return main(*args, **kwargs)
+        _watch_interrupts()
+        try:
+            rc = main(*args, **kwargs)
+            if _INTERRUPTED and rc != 130: raise KeyboardInterrupt   # a Ctrl-C that landed where Python could only ignore it
+            return rc
         except KeyboardInterrupt:
             import signal
             signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut short the cleanup (or kill us with -SIGINT)
