@@ -10,21 +10,14 @@ import importlib.util
 import sys
 
 from ..utils.config import ConfigError, DQNConfig, load_config
+from ..utils.io import OneLineParser, one_line
 
 # %% auto #0
-__all__ = ['one_line', 'parse_args', 'main']
+__all__ = ['parse_args', 'main']
 
 # %% ../../nbs/81_scripts.train_dqn.ipynb #33551fac
-class _Parser(argparse.ArgumentParser):
-    "An argument parser whose errors are one line `error: ...` and exit status 2."
-    def error(self, message): print(f"error: {self.prog}: {message}", file=sys.stderr); raise SystemExit(2)
-
-def one_line(e: BaseException) -> str:
-    "An exception's message on one line (a multi-line `ConfigError` joined with '; ')."
-    return "; ".join(l.strip() for l in str(e).splitlines() if l.strip()).replace(":; ", ": ")
-
 def parse_args(argv=None):
-    p = _Parser(prog="python -m midt.scripts.train_dqn", description="Train an SB3 agent and record every transition.")
+    p = OneLineParser(prog="python -m midt.scripts.train_dqn", description="Train an SB3 agent and record every transition.")
     p.add_argument("--config", required=True, help="DQN config YAML (midt.utils.config.DQNConfig)")
     p.add_argument("--algo", choices=["dqn", "ppo", "a2c"], help="overrides `algorithm`")
     p.add_argument("--total-timesteps", type=int, help="overrides `total_timesteps`")

@@ -10,22 +10,15 @@ import importlib.util
 import sys
 
 from ..utils.config import ConfigError, DTModelConfig, DTTrainConfig, load_config
+from ..utils.io import OneLineParser, one_line
 
 # %% auto #0
-__all__ = ['one_line', 'main']
+__all__ = ['main']
 
 # %% ../../nbs/82_scripts.train_dt.ipynb #c743d26a
-class _Parser(argparse.ArgumentParser):
-    "An argument parser whose errors are one line `error: ...` and exit status 2."
-    def error(self, message): print(f"error: {self.prog}: {message}", file=sys.stderr); raise SystemExit(2)
-
-def one_line(e: BaseException) -> str:
-    "An exception's message on one line (a multi-line `ConfigError` joined with '; ')."
-    return "; ".join(l.strip() for l in str(e).splitlines() if l.strip()).replace(":; ", ": ")
-
 def main(argv=None) -> int:
     "Command line entry point; returns the exit status (2: bad input, with one line `error: ...` on stderr)."
-    p = _Parser(prog="python -m midt.scripts.train_dt", description="Train a Decision Transformer offline.")
+    p = OneLineParser(prog="python -m midt.scripts.train_dt", description="Train a Decision Transformer offline.")
     p.add_argument("--config", required=True, help="training config YAML (DTTrainConfig)")
     p.add_argument("--model-config", required=True, help="model config YAML (DTModelConfig)")
     p.add_argument("--data-path"); p.add_argument("--max-steps", type=int); p.add_argument("--device")
