@@ -145,3 +145,23 @@ def test_pipeline_sigint_is_one_line_and_resumes(tmp_path):
     assert "Traceback" not in err and len(lines) == 1 and "interrupted" in lines[0], err
     r = run("scripts.pipeline", "--config", "smoke", "--output-dir", tmp_path, "--stages", "environment", cwd=tmp_path)
     assert r.returncode == 0 and "environment: up to date, skipped" in r.stdout, r.stderr
+
+
+def test_ctrl_c_inside_a_weakref_callback_is_one_line():
+    "A Ctrl-C that Python can only report as 'Exception ignored' (it landed in a weakref callback) still ends the command with one line and 130."
+    code = """
+import os, signal, weakref
+from midt.utils.io import cli
+class A: pass
+def main():
+    a = A()
+    r = weakref.ref(a, lambda _: (os.kill(os.getpid(), signal.SIGINT), sum(range(1000))))
+    del a
+    for _ in range(1000): sum(range(10))
+    return 0
+raise SystemExit(cli(main)())
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                       preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert p.returncode == 130, p.stderr
+    assert p.stderr.strip().splitlines() == ["interrupted: finished work is kept; rerun the same command to resume"], p.stderr

@@ -388,11 +388,17 @@ def _on_sigint(signum, frame):
     _INTERRUPTED = True
     raise KeyboardInterrupt
 
+def _quiet_unraisable(unraisable):
+    "A Ctrl-C that landed in a weakref callback or `__del__` is remembered by `_on_sigint`: do not print it as 'Exception ignored'."
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and _INTERRUPTED: return
+    sys.__unraisablehook__(unraisable)
+
 def _watch_interrupts():
     "Remember every Ctrl-C (Python drops a KeyboardInterrupt raised inside a weakref callback or `__del__`); respect an inherited SIG_IGN."
     import signal, threading
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)
+        sys.unraisablehook = _quiet_unraisable
 
 def check_interrupted():
     "Raise KeyboardInterrupt when a Ctrl-C was seen (call between steps of long work)."
