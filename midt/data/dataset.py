@@ -12,20 +12,28 @@ import torch
 from torch.utils.data import Dataset
 
 from .storage import TransitionData, load_transitions
+from .windows import INPUT_KEYS, context_windows, take, window_rows
 
 # %% auto #0
-__all__ = ['INPUT_KEYS', 'split_episodes', 'DTDataset']
+__all__ = ['split_episodes', 'DTDataset']
 
 # %% ../../nbs/22_data.dataset.ipynb #26ac4c6c
-INPUT_KEYS = ("states", "actions", "returns_to_go", "timesteps", "attention_mask")
-"The calling convention: keys of a dataset item, of a batch, and of `model(**inputs)`."
-
 def split_episodes(num_episodes: int, train_split: float = 0.9, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     "Seeded split of episode indices into (train, validation); both sorted. With one episode, it goes to train."
     if not 0 < train_split <= 1: raise ValueError(f"train_split must be in (0, 1], got {train_split}")
     perm = np.random.default_rng(seed).permutation(num_episodes)
     n_train = min(num_episodes, max(1, int(round(train_split * num_episodes))))
     return np.sort(perm[:n_train]), np.sort(perm[n_train:])
+
+# %% ../../nbs/22_data.dataset.ipynb #6ed821a8
+def _check_args(split, context_length, rtg_scale, end_sample_prob):
+    "One clear error per bad argument of `DTDataset`."
+    if split not in ("train", "val", "all"): raise ValueError(f"split {split!r} is not one of train, val, all")
+    if isinstance(context_length, bool) or not isinstance(context_length, (int, np.integer)) or context_length <= 0:
+        raise ValueError(f"context_length must be a positive integer, got {context_length!r}")
+    if not (isinstance(rtg_scale, (int, float)) and np.isfinite(rtg_scale) and rtg_scale > 0):
+        raise ValueError(f"rtg_scale must be a positive number, got {rtg_scale!r}")
+    if not 0 <= end_sample_prob <= 1: raise ValueError(f"end_sample_prob must be in [0, 1], got {end_sample_prob}")
 
 # %% ../../nbs/22_data.dataset.ipynb #194906ff
 class DTDataset(Dataset):
@@ -44,12 +52,7 @@ class DTDataset(Dataset):
         with_latents: bool = False,    # items also carry `latent_<name>` [K, ...] and `episode` (for probing)
     ):
         if not isinstance(data, TransitionData): data = load_transitions(data)
-        if split not in ("train", "val", "all"): raise ValueError(f"split {split!r} is not one of train, val, all")
-        if isinstance(context_length, bool) or not isinstance(context_length, (int, np.integer)) or context_length <= 0:
-            raise ValueError(f"context_length must be a positive integer, got {context_length!r}")
-        if not (isinstance(rtg_scale, (int, float)) and np.isfinite(rtg_scale) and rtg_scale > 0):
-            raise ValueError(f"rtg_scale must be a positive number, got {rtg_scale!r}")
-        if not 0 <= end_sample_prob <= 1: raise ValueError(f"end_sample_prob must be in [0, 1], got {end_sample_prob}")
+        _check_args(split, context_length, rtg_scale, end_sample_prob)
         if top_pct is not None: data = data.filter(top_pct=top_pct)
         train, val = split_episodes(data.num_episodes, train_split, seed)
         chosen = {"train": train, "val": val, "all": np.arange(data.num_episodes)}[split]
@@ -86,22 +89,13 @@ class DTDataset(Dataset):
     def gather(self, ends: np.ndarray) -> dict[str, torch.Tensor]:
         "The windows ending at rows `ends` [B], as a batch dict (vectorised)."
         ends = np.asarray(ends, dtype=np.int64)
-        pos = ends[:, None] - (self.K - 1) + np.arange(self.K)                 # [B, K] rows, some before the episode
-        real = pos >= self.ep_start[ends][:, None]                             # [B, K]
-        rows = np.where(real, pos, ends[:, None])
-        states = self.states[rows]                                             # [B, K, ...]
-        states[~real] = 0
-        actions = np.where(real, self.actions[rows], self.action_dim)
-        rtg = np.where(real, self.rtg[rows], 0.0).astype(np.float32)
-        ts = np.where(real, self.timesteps[rows], 0)
-        out = {"states": torch.from_numpy(states), "actions": torch.from_numpy(actions),
-               "returns_to_go": torch.from_numpy(rtg).unsqueeze(-1), "timesteps": torch.from_numpy(ts),
-               "attention_mask": torch.from_numpy(real.astype(np.int64))}
+        starts = self.ep_start[ends]                                           # windows never cross an episode's start
+        w = context_windows(self.states, self.actions, self.rtg, self.timesteps, ends, self.K, self.action_dim, starts)
+        out = {k: torch.from_numpy(v) for k, v in w.items()}
         if self.with_latents:
+            rows, real = window_rows(ends, self.K, starts)
             for name, v in self.data.latents.items():
-                lat = np.asarray(v)[rows]
-                lat[~real] = 0
-                out[f"latent_{name}"] = torch.from_numpy(np.ascontiguousarray(lat))
+                out[f"latent_{name}"] = torch.from_numpy(np.ascontiguousarray(take(v, rows, real)))
             out["episode"] = torch.from_numpy(self.episode_of_row[ends])
         return out
 

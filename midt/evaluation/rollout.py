@@ -14,7 +14,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..data.windows import INPUT_KEYS, context_windows
 from ..envs.factory import make_env
+from ..envs.oracle import optimal_return
 from ..models.decision_transformer import DecisionTransformer
 
 # %% auto #0
@@ -32,11 +34,13 @@ class Actor:
     def logits(self, ctx: dict) -> torch.Tensor: raise NotImplementedError
 
 class DTActor(Actor):
-    "A trained Decision Transformer (or the return-blind BC baseline), as trained: normalisation, rtg_scale, context."
-    def __init__(self, model: DecisionTransformer, device: str | None = None,
-                 state_mean=None, state_std=None, rtg_scale: float | None = None): # default: the checkpoint's
-        info = {**getattr(model, "checkpoint_info", {}),
-                **{k: v for k, v in {"state_mean": state_mean, "state_std": state_std, "rtg_scale": rtg_scale}.items() if v is not None}}
+    """A Decision Transformer (or the return-blind BC baseline) acting as trained: a `TrainedDT` brings its state
+    normalisation and rtg_scale; a bare `DecisionTransformer` has none unless they are given here."""
+    def __init__(self, policy, device: str | None = None,     # a `TrainedDT` or a `DecisionTransformer`
+                 state_mean=None, state_std=None, rtg_scale: float | None = None): # default: the TrainedDT's
+        model = policy if isinstance(policy, torch.nn.Module) else policy.model
+        info = {} if policy is model else {"state_mean": policy.state_mean, "state_std": policy.state_std, "rtg_scale": policy.rtg_scale}
+        info.update({k: v for k, v in {"state_mean": state_mean, "state_std": state_std, "rtg_scale": rtg_scale}.items() if v is not None})
         self.model = model.eval()
         self.device = device or next(model.parameters()).device
         self.context_length, self.max_timestep = model.context_length, model.cfg.max_timestep
@@ -53,8 +57,7 @@ class DTActor(Actor):
 
     @torch.no_grad()
     def logits(self, ctx):
-        inp = {k: torch.as_tensor(ctx[k], device=self.device) for k in
-               ("states", "actions", "returns_to_go", "timesteps", "attention_mask")}
+        inp = {k: torch.as_tensor(ctx[k], device=self.device) for k in INPUT_KEYS}
         return self.model(**inp)[:, -1].float().cpu()                        # the prediction at the current state
 
 class SB3Actor(Actor):
@@ -95,7 +98,6 @@ def _success(term: bool, info: dict) -> bool:
 
 def _optimum(env_config: dict) -> float | None:
     if env_config.get("family") != "gridworld": return None
-    from midt.envs.oracle import optimal_return
     env = make_env(env_config)
     return optimal_return(env.layout, max_steps=env.max_steps)
 
@@ -123,28 +125,50 @@ def rollout(
                               temperature, optimum)
     return out
 
+# %% ../../nbs/60_evaluation.rollout.ipynb #b044845d
+class _Histories:
+    "Every running episode's steps so far, as the model reads them (normalised states, scaled returns-to-go); grows as needed."
+    def __init__(self, obs: np.ndarray, rtg: np.ndarray, A: int, size: int = 64):
+        n = len(obs)
+        self.states = np.zeros((n, size) + obs.shape[1:], obs.dtype); self.states[:, 0] = obs
+        self.actions = np.full((n, size), A, np.int64)
+        self.rtg = np.zeros((n, size), np.float32); self.rtg[:, 0] = rtg
+        self.timesteps = np.zeros((n, size), np.int64)
+        self.t = np.zeros(n, np.int64)                                    # each episode's current step
+
+    def windows(self, live: np.ndarray, K: int, A: int) -> dict:
+        "The K-step windows of the episodes `live` at their current step (the current action still unknown)."
+        n, H = self.actions.shape
+        flat = lambda x: x.reshape((n * H,) + x.shape[2:])
+        return context_windows(flat(self.states), flat(self.actions), flat(self.rtg), flat(self.timesteps),
+                               live * H + self.t[live], K, A, starts=live * H, hide_last_action=True)
+
+    def step(self, e: int, action: int, obs: np.ndarray, rtg: float, timestep: int):
+        "Episode `e` took `action` and goes on at `obs`."
+        t = self.t[e]
+        self.actions[e, t] = action
+        if t + 1 == self.actions.shape[1]:                                # full: double the length
+            grow = lambda x, fill: np.concatenate([x, np.full_like(x, fill)], 1)
+            self.states, self.actions = grow(self.states, 0), grow(self.actions, 0)
+            self.rtg, self.timesteps = grow(self.rtg, 0), grow(self.timesteps, 0)
+        self.states[e, t + 1], self.rtg[e, t + 1], self.timesteps[e, t + 1] = obs, rtg, timestep
+        self.t[e] = t + 1
+
 def _rollout_batch(actor, env_config, jobs, seed, greedy, temperature, optimum) -> list[Episode]:
     n, K = len(jobs), actor.context_length
     envs = [make_env(env_config) for _ in jobs]
     A = int(envs[0].action_space.n)
     first = [env.reset(seed=seed + j) for env, (_, _, j) in zip(envs, jobs)]
     raw = np.stack([o for o, _ in first])
-    obs = actor.normalize(raw)
     rngs = [np.random.default_rng([seed, ti, j]) for _, ti, j in jobs]
-    # sliding windows of the last K steps, left-padded
-    states = np.zeros((n, K) + obs.shape[1:], obs.dtype); states[:, -1] = obs
-    actions = np.full((n, K), A, np.int64)                     # the current step's action slot stays padding
-    rtg = np.zeros((n, K, 1), np.float32); rtg[:, -1, 0] = [t / actor.rtg_scale for t, _, _ in jobs]
-    tsteps = np.zeros((n, K), np.int64)
-    mask = np.zeros((n, K), np.int64); mask[:, -1] = 1
     togo = np.array([t for t, _, _ in jobs], np.float64)
+    hist = _Histories(actor.normalize(raw), togo / actor.rtg_scale, A)
     ret, length = np.zeros(n), np.zeros(n, np.int64)
     done, term, infos = np.zeros(n, bool), np.zeros(n, bool), [None] * n
     acts = [[] for _ in range(n)]
     while not done.all():
         live = np.flatnonzero(~done)
-        ctx = {"states": states[live], "actions": actions[live], "returns_to_go": rtg[live],
-               "timesteps": tsteps[live], "attention_mask": mask[live], "raw_obs": raw[live]}
+        ctx = {**hist.windows(live, K, A), "raw_obs": raw[live]}
         logits = actor.logits(ctx).double().numpy()                          # one batched forward
         for row, e in enumerate(live):
             lg = logits[row]
@@ -156,13 +180,7 @@ def _rollout_batch(actor, env_config, jobs, seed, greedy, temperature, optimum) 
             acts[e].append(a); ret[e] += r; length[e] += 1; togo[e] -= r
             if te or tr: done[e], term[e], infos[e] = True, te, info; continue
             raw[e] = o
-            # slide the window: the action just taken fills the current slot, then everything moves left one step
-            actions[e, -1] = a
-            states[e] = np.roll(states[e], -1, 0); actions[e] = np.roll(actions[e], -1); rtg[e] = np.roll(rtg[e], -1, 0)
-            tsteps[e] = np.roll(tsteps[e], -1); mask[e] = np.roll(mask[e], -1)
-            states[e, -1] = actor.normalize(o[None])[0]; actions[e, -1] = A
-            rtg[e, -1, 0] = togo[e] / actor.rtg_scale
-            tsteps[e, -1] = min(length[e], actor.max_timestep); mask[e, -1] = 1
+            hist.step(e, a, actor.normalize(o[None])[0], togo[e] / actor.rtg_scale, min(length[e], actor.max_timestep))
     return [Episode(tgt, j, seed + j, float(ret[e]), int(length[e]), bool(term[e]), _success(term[e], infos[e]),
                     None if not optimum else float(ret[e] / optimum), acts[e]) for e, (tgt, _, j) in enumerate(jobs)]
 

@@ -14,16 +14,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..data.windows import episode_windows, take, window_rows
 from ..envs.factory import make_env
+from ..envs.layout import parse_layout
 from ..evaluation.rollout import DTActor, Episode
 
 # %% auto #0
-__all__ = ['KINDS', 'INPUT_KEYS', 'replay', 'move_item', 'CounterfactualPairs', 'context_windows', 'counterfactual_pairs',
-           'plot_top_effects']
+__all__ = ['KINDS', 'replay', 'move_item', 'CounterfactualPairs', 'counterfactual_pairs', 'plot_top_effects']
 
 # %% ../../nbs/74_interp.counterfactuals.ipynb #ea65dd31
 KINDS = ("return", "cue", "held_key", "move")
-INPUT_KEYS = ("states", "actions", "returns_to_go", "timesteps", "attention_mask")
 
 def replay(env_config: dict, seed: int, actions: Sequence[int], options: dict | None = None,
            edit: Callable | None = None) -> dict:
@@ -51,7 +51,6 @@ def replay(env_config: dict, seed: int, actions: Sequence[int], options: dict | 
 # %% ../../nbs/74_interp.counterfactuals.ipynb #cabc48f9
 def move_item(env_config: dict, src: tuple[int, int], dst: tuple[int, int]) -> dict:
     "`env_config` with the item (key, reward or door) at `src` moved to the floor cell `dst`; validated by re-parsing."
-    from midt.envs.layout import parse_layout
     if env_config.get("family") != "gridworld": raise ValueError("move_item needs a gridworld env_config")
     rows = [list(r) for r in env_config["layout_text"].splitlines()]
     (sr, sc), (dr, dc) = src, dst
@@ -112,18 +111,6 @@ class CounterfactualPairs:
                 f"tokens that differ most often: {', '.join(str(int(i)) for i in tok.argsort(descending=True)[:3])})")
 
 # %% ../../nbs/74_interp.counterfactuals.ipynb #d7c8d7a1
-def context_windows(states, actions, rtg, ends, K: int, action_dim: int, max_timestep: int) -> dict[str, np.ndarray]:
-    "Left-padded windows of per-step arrays (states [T, ...], actions [T], rtg [T]) ending at decision steps `ends`."
-    ends = np.asarray(ends)
-    pos = ends[:, None] - (K - 1) + np.arange(K)                               # [n, K]
-    real = pos >= 0
-    rows = np.clip(pos, 0, None)
-    st = states[rows].copy(); st[~real] = 0
-    ac = np.where(real, actions[rows], action_dim)
-    ac[:, -1] = action_dim                                                      # the decision step's action is not known yet
-    return {"states": st, "actions": ac.astype(np.int64), "returns_to_go": np.where(real, rtg[rows], 0).astype(np.float32)[..., None],
-            "timesteps": np.where(real, np.minimum(rows, max_timestep), 0).astype(np.int64), "attention_mask": real.astype(np.int64)}
-
 def _swap_picked_key() -> Callable:
     "An `edit` for `replay`: the moment a key is picked up, the agent holds the other colour instead (once per pick-up)."
     held = [0]
@@ -134,7 +121,7 @@ def _swap_picked_key() -> Callable:
     return edit
 
 def counterfactual_pairs(
-    model,                                 # the DT (its checkpoint's normalisation and rtg_scale are used)
+    model,                                 # a `TrainedDT` (its normalisation and rtg_scale are used) or a bare DT
     env_config: dict,                      # the environment the episodes came from
     episodes: Sequence[Episode],           # clean episodes, e.g. `rollout(DTActor(model), ...)`; replayed by seed and actions
     kind: str,                             # one of KINDS
@@ -149,7 +136,7 @@ def counterfactual_pairs(
     if kind == "move" and (src is None or dst is None): raise ValueError("kind 'move' needs src and dst cells")
     if not len(episodes): raise ValueError("episodes is empty")
     actor = DTActor(model)
-    K, A = model.context_length, model.cfg.action_dim
+    K, A = actor.model.context_length, actor.model.cfg.action_dim
     cf_config = move_item(env_config, src, dst) if kind == "move" else env_config
     desc = {"return": f"target return {delta or 0:+g}", "cue": "cue flipped", "held_key": "the other key held",
             "move": f"item at {src} moved to {dst}"}[kind]
@@ -171,8 +158,8 @@ def counterfactual_pairs(
         rtg = ep.target_return - np.concatenate([[0.0], np.cumsum(clean["rewards"])[:-1]])
         prtg = rtg + delta if kind == "return" else rtg
         norm = actor.normalize                                               # [T, state_dim] (images stay images)
-        w = context_windows(norm(clean["obs"]), np.asarray(ep.actions), rtg / actor.rtg_scale, np.arange(T), K, A, actor.max_timestep)
-        pw = context_windows(norm(cf["obs"]), np.asarray(ep.actions), prtg / actor.rtg_scale, np.arange(T), K, A, actor.max_timestep)
+        w = episode_windows(norm(clean["obs"]), np.asarray(ep.actions), rtg / actor.rtg_scale, np.arange(T), K, A, actor.max_timestep)
+        pw = episode_windows(norm(cf["obs"]), np.asarray(ep.actions), prtg / actor.rtg_scale, np.arange(T), K, A, actor.max_timestep)
         differs = np.zeros(T, bool)
         for k in ("states", "returns_to_go"): differs |= (w[k] != pw[k]).reshape(T, -1).any(-1)
         keep = differs & clean["alive"] & cf["alive"]
@@ -181,8 +168,8 @@ def counterfactual_pairs(
         idx = np.flatnonzero(keep)
         if not len(idx): continue
         ins.append({k: v[idx] for k, v in w.items()}); pins.append({k: v[idx] for k, v in pw.items()})
-        lw = lambda L: {k: np.where((np.arange(K) + idx[:, None] - K + 1 >= 0).reshape((len(idx), K) + (1,) * (v.ndim - 1)),
-                                    v[np.clip(idx[:, None] - K + 1 + np.arange(K), 0, None)], 0) for k, v in L.items()}
+        rows, real = window_rows(idx, K)
+        lw = lambda L: {k: take(v, rows, real) for k, v in L.items()}
         lats.append(lw(clean["latents"])); plats.append(lw(cf["latents"]))
         eps.append(np.full(len(idx), e)); ts.append(idx)
     if not ins: raise ValueError(f"no decision step gives a {kind!r} pair that differs while both runs are going")

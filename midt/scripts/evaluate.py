@@ -6,31 +6,18 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from ..utils.io import OneLineParser, check_writable, cli, float_arg, int_arg, one_line, seed_arg, user_path, write_json
 
 # %% auto #0
-__all__ = ['check_fits', 'main']
+__all__ = ['parser', 'main']
 
-# %% ../../nbs/83_scripts.evaluate.ipynb #7d54eea7
-def check_fits(model, env, source: str):
-    "Raise a ValueError when the checkpoint's state or action size does not fit `env`."
-    obs = np.asarray(env.observation_space.sample())
-    state_dim = int(obs.size) if model.cfg.obs_type == "symbolic" else None
-    if state_dim is not None and state_dim != model.cfg.state_dim:
-        raise ValueError(f"the checkpoint expects state_dim {model.cfg.state_dim}, but {source} gives observations of size {state_dim}")
-    if int(env.action_space.n) != model.cfg.action_dim:
-        raise ValueError(f"the checkpoint expects {model.cfg.action_dim} actions, but {source} has {env.action_space.n}")
-
-@cli
-def main(argv=None) -> int:
-    "Command line entry point; returns the exit status (2: bad input, one `error:` line, nothing written)."
+# %% ../../nbs/83_scripts.evaluate.ipynb #2f9b4eb6
+def parser() -> argparse.ArgumentParser:
+    "The command line of `evaluate`."
     p = OneLineParser(prog="python -m midt.scripts.evaluate", description="Evaluate a DT at target returns.")
     p.add_argument("--checkpoint", required=True); p.add_argument("--data-path", required=True)
     p.add_argument("--env-layout", help="layout name/path or MiniGrid id (default: the data's environment)")
@@ -45,43 +32,54 @@ def main(argv=None) -> int:
     p.add_argument("--output-dir"); p.add_argument("--device", default="cpu")
     p.add_argument("--allow-other-data", action="store_true",
                    help="accept a data file the checkpoint was not trained on (same state and action sizes)")
-    try: a = p.parse_args(argv)
+    return p
+
+# %% ../../nbs/83_scripts.evaluate.ipynb #31385fe1
+def _inputs(a: argparse.Namespace) -> tuple:
+    "Everything `main` needs, checked before any work: (data, env_config, actors, output folder)."
+    from midt.agents.dqn_trainer import load_policy              # torch, gymnasium, SB3: after the arguments are parsed,
+    from midt.envs.factory import env_config, make_env           # so that --help and usage errors answer at once
+    from midt.evaluation.rollout import SB3Actor
+    from midt.training.checkpoint import CheckpointError, TrainedDT
+    from midt.utils.config import DQNConfig
+    if a.target_returns is not None and len(a.target_returns) == 0: raise ValueError("--target-returns is empty")
+    if a.target_returns is None and not a.calibration: raise ValueError("give --target-returns, --calibration, or both")
+    dt = TrainedDT.load(a.checkpoint, device=a.device)
+    try: data = dt.load_data(a.data_path, same_data=not a.allow_other_data)
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}; pass --allow-other-data to evaluate on it anyway" if not a.allow_other_data else str(e)) from None
+    ecfg = data.env_config
+    if a.env_layout:
+        ecfg = env_config(a.env_layout, obs_mode=ecfg.get("obs_mode", "symbolic"), max_steps=ecfg.get("max_steps", 100),
+                          view_size=ecfg.get("view_size", 7))
+    env = make_env(ecfg)
+    dt.fits(env, name=a.env_layout or f"the environment of {a.data_path}")
+    out = a.output_dir or a.checkpoint.parent.parent/"eval"
+    check_writable(out)                                           # before any work, and before anything is made
+    actors = {"DT": dt.actor()}
+    if a.bc_checkpoint:
+        bc = TrainedDT.load(a.bc_checkpoint, device=a.device); bc.fits(env, name="the BC checkpoint's environment")
+        actors["BC"] = bc.actor()
+    if a.dqn_model:
+        collection = {k: v for k, v in data.collection_config.items() if k not in DQNConfig.removed_keys}  # older files
+        actors["DQN (data policy)"] = SB3Actor(load_policy(DQNConfig.model_validate(collection), a.dqn_model))
+    return data, ecfg, actors, out
+
+# %% ../../nbs/83_scripts.evaluate.ipynb #057e6ca1
+@cli
+def main(argv=None) -> int:
+    "Command line entry point; returns the exit status (2: bad input, one `error:` line, nothing written)."
+    try: a = parser().parse_args(argv)
     except SystemExit as e: return int(e.code or 0)
     try:
         for k in ("checkpoint", "data_path", "output_dir", "bc_checkpoint", "dqn_model"):   # read from where the command runs
             setattr(a, k, user_path(getattr(a, k)))
     except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
     if a.env_layout and os.path.isfile(a.env_layout): a.env_layout = str(user_path(a.env_layout))
-    from midt.data.storage import DataFileError, load_transitions
-    from midt.envs.factory import env_config, make_env
-    from midt.evaluation.rollout import (DTActor, SB3Actor, _optimum, calibrate, compare_policies, markdown_table,
-                                         record_episode_gif, rollout, summarize)
-    from midt.training.trainer import CheckpointError, check_data_matches, load_model_from_checkpoint
-    try:
-        if a.target_returns is not None and len(a.target_returns) == 0: raise ValueError("--target-returns is empty")
-        if a.target_returns is None and not a.calibration: raise ValueError("give --target-returns, --calibration, or both")
-        model = load_model_from_checkpoint(a.checkpoint, device=a.device)
-        data = load_transitions(a.data_path)
-        try: check_data_matches(model, data, a.checkpoint, a.data_path, same_data=not a.allow_other_data)
-        except CheckpointError as e:
-            raise CheckpointError(f"{e}; pass --allow-other-data to evaluate on it anyway" if not a.allow_other_data else str(e)) from None
-        ecfg = data.env_config
-        if a.env_layout:
-            ecfg = {**env_config(a.env_layout, obs_mode=ecfg.get("obs_mode", "symbolic"), max_steps=ecfg.get("max_steps", 100),
-                                 view_size=ecfg.get("view_size", 7))}
-        env = make_env(ecfg)
-        check_fits(model, env, a.env_layout or f"the environment of {a.data_path}")
-        out = a.output_dir or a.checkpoint.parent.parent/"eval"
-        check_writable(out)                                           # before any work, and before anything is made
-        actors = {"DT": DTActor(model)}
-        if a.bc_checkpoint:
-            bc = load_model_from_checkpoint(a.bc_checkpoint, device=a.device); check_fits(bc, env, "the BC checkpoint's environment")
-            actors["BC"] = DTActor(bc)
-        if a.dqn_model:
-            from midt.agents.dqn_trainer import load_policy
-            from midt.utils.config import DQNConfig
-            collection = {k: v for k, v in data.collection_config.items() if k not in DQNConfig.removed_keys}  # older files
-            actors["DQN (data policy)"] = SB3Actor(load_policy(DQNConfig.model_validate(collection), a.dqn_model))
+    from midt.data.storage import DataFileError                  # the library, after the arguments are parsed (see `_inputs`)
+    from midt.evaluation.rollout import _optimum, calibrate, compare_policies, markdown_table, record_episode_gif
+    from midt.training.checkpoint import CheckpointError
+    try: data, ecfg, actors, out = _inputs(a)
     except (CheckpointError, DataFileError, OSError, ValueError) as e:   # OSError: unreadable input, unwritable output
         print(f"error: {one_line(e)}", file=sys.stderr); return 2
     optimum = _optimum(ecfg)
