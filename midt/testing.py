@@ -12,6 +12,11 @@ import numpy as np
 
 from .data.storage import TransitionData, TransitionWriter, load_transitions
 from .data.trajectory import Trajectory
+from .scripts.pipeline import run_pipeline
+from .training.checkpoint import load_model_from_checkpoint
+from .training.trainer import train_dt
+from .utils.config import DTModelConfig, DTTrainConfig, PipelineConfig, load_config
+from .utils.io import _package_dir, config_file, user_path
 
 # %% auto #0
 __all__ = ['TOY_TASKS', 'toy_data', 'train_toy_dt', 'pipeline_run', 'quickstart_run']
@@ -45,8 +50,6 @@ def toy_data(task: str = "rtg", n_episodes: int = 200, length: int = 5, state_di
 def train_toy_dt(task: str = "rtg", steps: int = 300, num_layers: int = 1, num_heads: int = 2, embed_dim: int = 32,
                  seed: int = 0, out_dir: str | Path | None = None):
     "Train a tiny DT on a toy task (a few seconds on a CPU): -> (model, data)."
-    from midt.training.trainer import train_dt
-    from midt.utils.config import DTModelConfig, DTTrainConfig
     data = toy_data(task, seed=seed)
     out = Path(out_dir or tempfile.mkdtemp())
     tcfg = DTTrainConfig(data_path=data.path, context_length=5, batch_size=64, max_steps=steps, warmup_steps=20,
@@ -54,15 +57,11 @@ def train_toy_dt(task: str = "rtg", steps: int = 300, num_layers: int = 1, num_h
                          val_windows=256, device="cpu", seed=seed)
     mcfg = DTModelConfig(embed_dim=embed_dim, num_layers=num_layers, num_heads=num_heads, dropout=0.0, max_timestep=8)
     res = train_dt(tcfg, mcfg, output_dir=str(out), data=data, progress=False)
-    from midt.training.trainer import load_model_from_checkpoint
     return load_model_from_checkpoint(res.last_path), data
 
 # %% ../nbs/90_testing.ipynb #46ad1f52
 def pipeline_run(config: str = "quickstart", output_dir: str | Path | None = None) -> dict:
     "The run of a shipped config (trained on first use; finished stages are skipped): paths of its data, checkpoint, metrics."
-    from midt.scripts.pipeline import run_pipeline
-    from midt.utils.config import PipelineConfig, load_config
-    from midt.utils.io import _package_dir, config_file, user_path
     cfg = load_config(config_file(config), PipelineConfig)
     checkout = _package_dir().parent
     default = checkout/"outputs" if (checkout/"settings.ini").is_file() else Path.cwd()/"outputs"  # installed: here

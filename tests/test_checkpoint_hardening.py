@@ -7,7 +7,8 @@ import torch
 
 import midt.training.trainer as trainer
 from midt.testing import toy_data
-from midt.training.trainer import (CheckpointError, NonFiniteLossError, check_data_matches, load_model_from_checkpoint,
+from midt.training.checkpoint import TrainedDT
+from midt.training.trainer import (CheckpointError, NonFiniteLossError, load_model_from_checkpoint,
                                    train_dt)
 from midt.utils.config import DTModelConfig, DTTrainConfig, save_config
 
@@ -154,7 +155,7 @@ def test_divergence_names_the_step_and_keeps_the_last_good_checkpoint(run, tmp_p
     assert "non-finite training loss or gradient at step 5" in msg and "lower learning_rate (e.g. 1e-05)" in msg, msg
     assert f"the last good checkpoint, {tmp_path/'checkpoints/last.pt'} (step 3), is untouched" in msg, msg
     assert isinstance(e.value, ValueError) and isinstance(e.value, FloatingPointError) and "\n" not in msg
-    assert load_model_from_checkpoint(tmp_path/"checkpoints/last.pt").checkpoint_info["step"] == 3
+    assert TrainedDT.load(tmp_path/"checkpoints/last.pt").step == 3
 
 def test_cli_divergence_is_one_line(run, tmp_path):
     data, _, _ = run
@@ -173,18 +174,18 @@ def test_progress_bar_shows_the_loss(run, tmp_path, capsys):
     train_dt(tcfg(data), MCFG, output_dir=str(tmp_path/"b"), data=data, progress=False)
     assert "loss=" not in capsys.readouterr().err
 
-def test_check_data_matches(run, tmp_path):
+def test_fits_data(run, tmp_path):
     data, good, _ = run
-    m = load_model_from_checkpoint(good)
-    check_data_matches(m, data, good, data.path)
-    check_data_matches(m.checkpoint_info, str(data.path), good)           # the info dict and a path work too
+    m = TrainedDT.load(good)
+    m.fits(data)
+    m.fits(str(data.path))                                               # a path works too
     other = toy_data(n_episodes=12, seed=5, path=tmp_path/"other.h5")
-    with pytest.raises(CheckpointError) as e: check_data_matches(m, other, good, other.path)
+    with pytest.raises(CheckpointError) as e: m.fits(other)
     assert str(e.value).startswith(f"{good} was trained on other data than {other.path}: content hash") and "\n" not in str(e.value)
-    check_data_matches(m, other, good, same_data=False)
+    m.fits(other, same_data=False)
     wide = toy_data(n_episodes=12, state_dim=6, path=tmp_path/"wide.h5")
     with pytest.raises(CheckpointError, match="the model takes state_dim 4 and 4 actions, the data has state_dim 6 and 4 actions"):
-        check_data_matches(m, wide, good, same_data=False)
+        m.fits(wide, same_data=False)
 
 def test_wandb(run, tmp_path, monkeypatch):
     data, _, _ = run

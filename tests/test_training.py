@@ -8,6 +8,7 @@ import torch
 
 from midt.agents.dqn_trainer import train_dqn
 from midt.data.storage import load_transitions
+from midt.training.checkpoint import TrainedDT
 from midt.training.trainer import CheckpointError, load_model_from_checkpoint, train_dt
 from midt.utils.config import DQNConfig, DTModelConfig, DTTrainConfig, save_config
 
@@ -30,10 +31,10 @@ def test_cli_trains_clearly_better_than_chance(recorded, tmp_path):
     r = subprocess.run([sys.executable, "-m", "midt.scripts.train_dt", "--config", str(tmp_path/"t.yaml"),
                         "--model-config", str(tmp_path/"m.yaml"), "--no-progress"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    model = load_model_from_checkpoint(tmp_path/"dt/checkpoints/best.pt")
+    dt = TrainedDT.load(tmp_path/"dt/checkpoints/best.pt")
     assert (tmp_path/"dt/checkpoints/last.pt").exists()
-    best = min(h["val_loss"] for h in model.checkpoint_info["history"])
-    acc = [h["val_action_accuracy"] for h in model.checkpoint_info["history"]]
+    best = min(h["val_loss"] for h in dt.history)
+    acc = [h["val_action_accuracy"] for h in dt.history]
     assert max(acc) > 0.45, acc                    # chance is 0.25 with four actions
     assert best < 1.2                               # log(4) = 1.386 for a uniform guess
 

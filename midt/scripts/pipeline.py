@@ -17,28 +17,13 @@ from ..utils.config import ConfigError, PipelineConfig, load_config, save_config
 from ..utils.io import (analysis_dir, check_parameters, check_writable, config_file, export_html, inside, notebook_path,
                            notebook_parameters, read_json, run_notebook, safe_name, stderr_is_terminal, user_path, write_json,
                            OneLineParser, check_interrupted, cli, int_arg, one_line, seed_arg)
+from ..envs.factory import env_config, make_env
+from ..envs.layout import LayoutError
 from ..utils.seeding import set_seed
 
 # %% auto #0
-__all__ = ['STAGES', 'analysis_inputs', 'absolute_config', 'run_folder', 'check_environment', 'Stage', 'MissingStage',
-           'NotebookFailed', 'run_notebooks', 'run_pipeline', 'main']
-
-# %% ../../nbs/80_scripts.pipeline.ipynb #ff0f9971
-def analysis_inputs(checkpoint: str = "", data_path: str = ""):
-    """For the analysis notebooks: (model, data) from a checkpoint and its data file. An empty checkpoint means the
-    quick-start run's (trained on first use); an empty data path, the file the checkpoint was trained on."""
-    from midt.data.storage import load_transitions
-    from midt.training.trainer import load_model_from_checkpoint
-    if not checkpoint:
-        from midt.testing import quickstart_run
-        checkpoint = str(quickstart_run()["checkpoint"])
-    checkpoint = user_path(checkpoint)
-    if not checkpoint.is_file(): raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
-    model = load_model_from_checkpoint(checkpoint)
-    data_path = user_path(data_path or model.checkpoint_info.get("data_path", ""))
-    if data_path is None or not data_path.is_file():
-        raise FileNotFoundError(f"data file {str(data_path or '')!r} of {checkpoint} does not exist; pass data_path")
-    return model, load_transitions(data_path)
+__all__ = ['STAGES', 'absolute_config', 'run_folder', 'check_environment', 'Stage', 'MissingStage', 'NotebookFailed',
+           'run_notebooks', 'run_pipeline', 'main']
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #3e5f00a2
 _PATH_KEYS = ("output_dir", "data_path", "checkpoint_path")
@@ -61,7 +46,6 @@ def run_folder(cfg: PipelineConfig, output_dir: str | None = None) -> Path:
 
 def check_environment(cfg: PipelineConfig) -> dict:
     "Build the run's environment once (a bad layout or an unknown MiniGrid id fails here, before any work): its `env_config`."
-    from midt.envs.factory import env_config, make_env
     d = cfg.dqn
     ecfg = env_config(d.env_layout_path, obs_mode=d.obs_mode, max_steps=d.max_episode_steps, view_size=d.view_size)
     make_env(ecfg).close()
@@ -127,9 +111,161 @@ def run_notebooks(
     if first_error: raise first_error
     return [done[i] for i in range(len(jobs))]
 
-# %% ../../nbs/80_scripts.pipeline.ipynb #34f86c7a
+# %% ../../nbs/80_scripts.pipeline.ipynb #3b40f1f6
 STAGES = ("environment", "data", "dt", "evaluation", "analysis", "report")
 
+class _Run:
+    "One pipeline run's settings and what its stages found so far (the stages below read and extend it)."
+    def __init__(self, cfg: PipelineConfig, stages, seeds, force: bool, show: bool, workers: int):
+        self.cfg, self.stages, self.force, self.show, self.workers = cfg, stages, force, show, workers
+        self.run = run_folder(cfg)
+        self.ecfg = check_environment(cfg)               # a bad layout stops here, before the run folder exists
+        self.seeds = list(dict.fromkeys(seeds or [cfg.seed]))
+        self.bases = {s: self.run if s == cfg.seed else self.run/f"seed_{s}" for s in self.seeds}
+        self.tags = {s: "" if len(self.seeds) == 1 else f" (seed {s})" for s in self.seeds}
+        self.data_key = _hash(cfg.dqn.model_dump(mode="json", exclude={"progress_bar", "output_dir"}), self.ecfg, cfg.seed)
+        self.metrics = {"run_name": cfg.run_name, "seed": cfg.seed, "seeds": {}, "stage_seconds": {}}
+        self.prior = {}                                  # results of stages not asked for, recorded by an earlier run
+
+    def say(self, m: str):
+        check_interrupted(); print(f"[midt] {m}", flush=True)
+
+    def timed(self, name: str, t: float): self.metrics["stage_seconds"][name] = round(time.time() - t, 1)
+
+    def dt_stage(self, seed: int, data_result: dict, force: bool | None = None):
+        "The DT training config of `seed` and its stage record."
+        tcfg = self.cfg.dt.model_copy(update={"data_path": data_result["data_path"], "seed": seed,
+                                              "output_dir": str(self.bases[seed]/"dt")})
+        key = _hash(tcfg.model_dump(mode="json"), self.cfg.model.model_dump(mode="json"), data_result)
+        return tcfg, Stage(self.bases[seed], "dt", key, self.force if force is None else force)
+
+# %% ../../nbs/80_scripts.pipeline.ipynb #6c46fecc
+def _check_prior(r: _Run):
+    "Stages asked for without the stages they need: those must have run before with this config (checked before any work)."
+    later = [s for s in ("dt", "evaluation", "analysis") if s in r.stages]
+    add = lambda s: " ".join(x for x in STAGES if x in (s, *r.stages))
+    if later and "data" not in r.stages:
+        st = Stage(r.run, "data", r.data_key, False)
+        if not st.done:
+            raise MissingStage(f"stage {later[0]!r} needs the 'data' stage, which has not run with this config in {r.run}; "
+                               f"add it: --stages {add('data')}")
+        r.prior["data"] = st.result()
+    if later and "dt" not in r.stages:
+        if "data" not in r.prior:
+            raise MissingStage(f"stage {later[0]!r} needs the 'dt' stage after the 'data' stage; add it: --stages {add('dt')}")
+        for seed in r.seeds:
+            st = r.dt_stage(seed, r.prior["data"], force=False)[1]
+            if not st.done:
+                raise MissingStage(f"stage {later[0]!r} needs the 'dt' stage, which has not run with this config "
+                                   f"(seed {seed}) in {r.run}; add it: --stages {add('dt')}")
+            r.prior[seed] = st.result()
+
+# %% ../../nbs/80_scripts.pipeline.ipynb #ce96cfea
+def _environment_stage(r: _Run):
+    "The environment report: frames, a random baseline and the optimum."
+    t, cfg = time.time(), r.cfg
+    st = Stage(r.run, "environment", _hash(r.ecfg, cfg.seed), r.force)
+    if st.done: r.say("environment: up to date, skipped")
+    else:
+        r.say(f"environment: layout {cfg.dqn.env_layout_path!r}")
+        run_notebook("env_report", st.dir, progress=False, layout=cfg.dqn.env_layout_path,
+                     max_steps=cfg.dqn.max_episode_steps, seed=cfg.seed)
+        st.finish(read_json(st.dir/"env_report.json", "environment report"))
+    r.metrics["environment"] = st.result(); r.timed("environment", t)
+    r.say(f"environment: optimal return {r.metrics['environment']['optimal_return']:.2f}")
+
+def _data_stage(r: _Run):
+    "Train the data-generating agent, recording every transition."
+    t, cfg = time.time(), r.cfg
+    dqn_cfg = cfg.dqn.model_copy(update={"seed": cfg.seed, "output_dir": str(r.run/"data"),
+                                         "progress_bar": cfg.dqn.progress_bar and r.show})
+    st = Stage(r.run, "data", r.data_key, r.force)
+    if st.done: r.say("data: up to date, skipped")
+    else:
+        from midt.agents.dqn_trainer import train_dqn   # torch and SB3 (7 s) only where needed: the notebook workers import this module
+        r.say(f"data: {dqn_cfg.algorithm} for {dqn_cfg.total_timesteps} steps on {dqn_cfg.n_envs} envs, recording every transition")
+        res = train_dqn(dqn_cfg, output_dir=str(st.dir))
+        st.finish({**res.summary, "data_path": str(res.data_path), "model_path": str(res.model_path)})
+    r.metrics["data"] = d = st.result(); r.timed("data", t)
+    r.say(f"data: {d['episodes']} episodes, {d['transitions']} transitions, returns {d['return_min']:.2f}..{d['return_max']:.2f}")
+
+def _dt_stage(r: _Run, seed: int):
+    "Train the DT of one seed on the recorded data."
+    t, tag, m = time.time(), r.tags[seed], r.metrics["seeds"].setdefault(str(seed), {})
+    tcfg, st = r.dt_stage(seed, r.metrics["data"])
+    if st.done: r.say(f"dt{tag}: up to date, skipped")
+    else:
+        r.say(f"dt{tag}: {tcfg.max_steps} steps, context {tcfg.context_length}, width {r.cfg.model.embed_dim}, {r.cfg.model.num_layers} layers")
+        from midt.training.trainer import train_dt      # as for train_dqn
+        res = train_dt(tcfg, r.cfg.model, output_dir=str(st.dir), progress=r.show)
+        st.finish({"checkpoint": str(res.best_path), "history": res.history, "parameters": res.model.num_parameters})
+    m["dt"] = st.result(); r.timed(f"dt{tag}", t)
+    h = m["dt"]["history"][-1]
+    r.say(f"dt{tag}: val loss {h['val_loss']:.3f}, val action accuracy {h['val_action_accuracy']:.3f}")
+
+# %% ../../nbs/80_scripts.pipeline.ipynb #457660bc
+def _notebook_jobs(r: _Run) -> tuple[list, list]:
+    "The evaluation and analysis notebooks that are not up to date (jobs), and every such stage (pending)."
+    jobs, pending, ic, e = [], [], r.cfg.interp, r.cfg.eval
+    for seed in r.seeds:
+        base, tag, m = r.bases[seed], r.tags[seed], r.metrics["seeds"][str(seed)]
+        common = {"checkpoint": m["dt"]["checkpoint"], "data_path": r.metrics["data"]["data_path"]} if "dt" in m else {}
+        if "evaluation" in r.stages:
+            st = Stage(base, "eval", _hash(e.model_dump(mode="json"), m["dt"]), r.force)
+            if st.done: r.say(f"evaluation{tag}: up to date, skipped")
+            else:
+                r.say(f"evaluation{tag}: calibration sweep and the data's policy on the same seeds (calibration.ipynb)")
+                jobs.append(("calibration", st.dir, {**common, "target_returns": e.target_returns or [],
+                             "calibration_points": e.calibration_points, "num_episodes": e.num_episodes,
+                             "temperature": e.temperature, "greedy": e.greedy, "seed": e.seed,
+                             "dqn_config": str(r.run/"config.yaml"), "dqn_policy": r.metrics["data"]["model_path"],
+                             "title": f"{r.cfg.run_name}{tag}"}))
+            pending.append((seed, "evaluation", st))
+        if "analysis" in r.stages:
+            st = Stage(base, "analysis", _hash(ic.model_dump(mode="json"), m["dt"]), r.force)
+            if st.done: r.say(f"analysis{tag}: up to date, skipped")
+            else:
+                r.say(f"analysis{tag}: attention, probing and patching notebooks ({ic.num_samples} windows, {ic.patching_samples} pairs)")
+                for name, extra in (("attention", {"num_samples": ic.num_samples}),
+                                    ("probing", {"num_samples": ic.num_samples, "targets": list(ic.probe_targets)}),
+                                    ("patching", {"num_pairs": ic.patching_samples, "counterfactual": ic.counterfactual})):
+                    jobs.append((name, st.dir/name, {**common, **extra, "seed": ic.seed}))
+            pending.append((seed, "analysis", st))
+    return jobs, pending
+
+def _notebook_stages(r: _Run):
+    "Run the evaluation and analysis notebooks side by side, then record their results."
+    t = time.time()
+    jobs, pending = _notebook_jobs(r)
+    run_notebooks(jobs, r.workers, r.show, desc="evaluation and analysis")
+    for seed, stage, st in pending:
+        tag, m = r.tags[seed], r.metrics["seeds"][str(seed)]
+        if stage == "evaluation":
+            if not st.done: st.finish(read_json(st.dir/"metrics.json", "calibration metrics"))
+            m["evaluation"] = st.result()
+            c = m["evaluation"]["calibration"]
+            r.say(f"evaluation{tag}: Spearman rho {c['spearman_rho']:.3f} over the data's returns, at the data's best return "
+                  f"{c['top_target']:.2f}: normalised return {c['normalized_return_at_top']:.3f}, success "
+                  f"{c['success_rate_at_top']:.2f} -> {st.dir/'calibration.png'}")
+        else:
+            if not st.done: st.finish({k: read_json(st.dir/k/"metrics.json", f"{k} metrics") for k in ("attention", "probing", "patching")})
+            m["analysis"] = a = st.result()
+            r.say(f"analysis{tag}: {a['attention']['summary_line']}; {a['probing']['summary_line']}; {a['patching']['summary_line']}")
+    if pending: r.timed("evaluation and analysis", t)
+
+# %% ../../nbs/80_scripts.pipeline.ipynb #466400b1
+def _report_stage(r: _Run):
+    "report.ipynb and its HTML, moved into the run folder only once complete."
+    t, run = time.time(), r.run
+    r.say("report: report.ipynb and report.html")
+    run_notebook("report", run/".report", progress=False, run_dir=str(run))
+    os.replace(run/".report"/"report.ipynb", run/"report.ipynb")
+    export_html(run/"report.ipynb")
+    for f in (run/".report").iterdir(): os.replace(f, run/f.name)
+    (run/".report").rmdir()
+    r.timed("report", t)
+
+# %% ../../nbs/80_scripts.pipeline.ipynb #7012da24
 def run_pipeline(
     cfg: PipelineConfig,           # the whole run's config
     output_dir: str | None = None, # overrides `cfg.output_dir`
@@ -145,150 +281,33 @@ def run_pipeline(
     if bad: raise ValueError(f"unknown stage(s) {', '.join(bad)}; valid: {', '.join(STAGES)}")
     show = stderr_is_terminal() if progress is None else progress
     cfg = absolute_config(cfg.model_copy(update={"output_dir": output_dir}) if output_dir else cfg)
-    run = run_folder(cfg)
-    ecfg = check_environment(cfg)                        # a bad layout stops here, before the run folder exists
-    seeds = list(dict.fromkeys(seeds or [cfg.seed]))
-    bases = {seed: run if seed == cfg.seed else run/f"seed_{seed}" for seed in seeds}
-    data_key = _hash(cfg.dqn.model_dump(mode="json", exclude={"progress_bar", "output_dir"}), ecfg, cfg.seed)
-    def dt_stage(seed, data_result, force=force):
-        tcfg = cfg.dt.model_copy(update={"data_path": data_result["data_path"], "seed": seed, "output_dir": str(bases[seed]/"dt")})
-        return tcfg, Stage(bases[seed], "dt", _hash(tcfg.model_dump(mode="json"), cfg.model.model_dump(mode="json"), data_result), force)
-    # stages asked for without the stages they need: those must have run before with this config (checked before any work)
-    later = [s for s in ("dt", "evaluation", "analysis") if s in stages]
-    prior = {}
-    if later and "data" not in stages:
-        st = Stage(run, "data", data_key, False)
-        if not st.done:
-            raise MissingStage(f"stage {later[0]!r} needs the 'data' stage, which has not run with this config in {run}; "
-                               f"add it: --stages {' '.join(s for s in STAGES if s in ('data', *stages))}")
-        prior["data"] = st.result()
-    if later and "dt" not in stages:
-        if "data" not in prior:
-            raise MissingStage(f"stage {later[0]!r} needs the 'dt' stage after the 'data' stage; "
-                               f"add it: --stages {' '.join(s for s in STAGES if s in ('dt', *stages))}")
-        for seed in seeds:
-            st = dt_stage(seed, prior["data"], force=False)[1]
-            if not st.done:
-                raise MissingStage(f"stage {later[0]!r} needs the 'dt' stage, which has not run with this config "
-                                   f"(seed {seed}) in {run}; add it: --stages {' '.join(s for s in STAGES if s in ('dt', *stages))}")
-            prior[seed] = st.result()
+    r = _Run(cfg, stages, seeds, force, show, workers)
+    _check_prior(r)
     set_seed(cfg.seed)
-    check_writable(run)
-    run.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run/"config.yaml")
-    def say(m: str):
-        check_interrupted(); print(f"[midt] {m}", flush=True)
-    say(f"run folder: {run}")
-    metrics = {"run_name": cfg.run_name, "seed": cfg.seed, "seeds": {}, "stage_seconds": {}}
-    dqn_cfg = cfg.dqn.model_copy(update={"seed": cfg.seed, "output_dir": str(run/"data"),
-                                         "progress_bar": cfg.dqn.progress_bar and show})
-    timed = lambda name, t: metrics["stage_seconds"].__setitem__(name, round(time.time() - t, 1))
-
-    if "environment" in stages:
-        t = time.time()
-        st = Stage(run, "environment", _hash(ecfg, cfg.seed), force)
-        if st.done: say("environment: up to date, skipped")
-        else:
-            say(f"environment: layout {cfg.dqn.env_layout_path!r}")
-            run_notebook("env_report", st.dir, progress=False, layout=cfg.dqn.env_layout_path,
-                         max_steps=cfg.dqn.max_episode_steps, seed=cfg.seed)
-            st.finish(read_json(st.dir/"env_report.json", "environment report"))
-        metrics["environment"] = st.result(); timed("environment", t)
-        say(f"environment: optimal return {metrics['environment']['optimal_return']:.2f}")
-
-    if "data" in stages:
-        t = time.time()
-        st = Stage(run, "data", data_key, force)
-        if st.done: say("data: up to date, skipped")
-        else:
-            from midt.agents.dqn_trainer import train_dqn
-            say(f"data: {dqn_cfg.algorithm} for {dqn_cfg.total_timesteps} steps on {dqn_cfg.n_envs} envs, recording every transition")
-            res = train_dqn(dqn_cfg, output_dir=str(st.dir))
-            st.finish({**res.summary, "data_path": str(res.data_path), "model_path": str(res.model_path)})
-        metrics["data"] = st.result(); timed("data", t)
-        d = metrics["data"]
-        say(f"data: {d['episodes']} episodes, {d['transitions']} transitions, returns {d['return_min']:.2f}..{d['return_max']:.2f}")
-    elif "data" in prior: metrics["data"] = prior["data"]
-
-    tags = {seed: "" if len(seeds) == 1 else f" (seed {seed})" for seed in seeds}
-    for seed in seeds:
-        base, tag, m = bases[seed], tags[seed], metrics["seeds"].setdefault(str(seed), {})
-        if "dt" in stages:
-            t = time.time()
-            tcfg, st = dt_stage(seed, metrics["data"])
-            if st.done: say(f"dt{tag}: up to date, skipped")
-            else:
-                from midt.training.trainer import train_dt
-                say(f"dt{tag}: {tcfg.max_steps} steps, context {tcfg.context_length}, width {cfg.model.embed_dim}, {cfg.model.num_layers} layers")
-                res = train_dt(tcfg, cfg.model, output_dir=str(st.dir), progress=show)
-                st.finish({"checkpoint": str(res.best_path), "history": res.history, "parameters": res.model.num_parameters})
-            m["dt"] = st.result(); timed(f"dt{tag}", t)
-            h = m["dt"]["history"][-1]
-            say(f"dt{tag}: val loss {h['val_loss']:.3f}, val action accuracy {h['val_action_accuracy']:.3f}")
-        elif seed in prior: m["dt"] = prior[seed]
-
-    # evaluation and analysis: every notebook that is not up to date, side by side
-    t, jobs, pending = time.time(), [], []
-    ic, e = cfg.interp, cfg.eval
-    for seed in seeds:
-        base, tag, m = bases[seed], tags[seed], metrics["seeds"][str(seed)]
-        common = {"checkpoint": m["dt"]["checkpoint"], "data_path": metrics["data"]["data_path"]} if "dt" in m else {}
-        if "evaluation" in stages:
-            st = Stage(base, "eval", _hash(e.model_dump(mode="json"), m["dt"]), force)
-            if st.done: say(f"evaluation{tag}: up to date, skipped")
-            else:
-                say(f"evaluation{tag}: calibration sweep and the data's policy on the same seeds (calibration.ipynb)")
-                jobs.append(("calibration", st.dir, {**common, "target_returns": e.target_returns or [],
-                             "calibration_points": e.calibration_points, "num_episodes": e.num_episodes,
-                             "temperature": e.temperature, "greedy": e.greedy, "seed": e.seed,
-                             "dqn_config": str(run/"config.yaml"), "dqn_policy": metrics["data"]["model_path"],
-                             "title": f"{cfg.run_name}{tag}"}))
-            pending.append((seed, "evaluation", st))
-        if "analysis" in stages:
-            st = Stage(base, "analysis", _hash(ic.model_dump(mode="json"), m["dt"]), force)
-            if st.done: say(f"analysis{tag}: up to date, skipped")
-            else:
-                say(f"analysis{tag}: attention, probing and patching notebooks ({ic.num_samples} windows, {ic.patching_samples} pairs)")
-                for name, extra in (("attention", {"num_samples": ic.num_samples}),
-                                    ("probing", {"num_samples": ic.num_samples, "targets": list(ic.probe_targets)}),
-                                    ("patching", {"num_pairs": ic.patching_samples, "counterfactual": ic.counterfactual})):
-                    jobs.append((name, st.dir/name, {**common, **extra, "seed": ic.seed}))
-            pending.append((seed, "analysis", st))
-    run_notebooks(jobs, workers, show, desc="evaluation and analysis")
-    for seed, stage, st in pending:
-        tag, m = tags[seed], metrics["seeds"][str(seed)]
-        if stage == "evaluation":
-            if not st.done: st.finish(read_json(st.dir/"metrics.json", "calibration metrics"))
-            m["evaluation"] = st.result()
-            c = m["evaluation"]["calibration"]
-            say(f"evaluation{tag}: Spearman rho {c['spearman_rho']:.3f} over the data's returns, at the data's best return "
-                f"{c['top_target']:.2f}: normalised return {c['normalized_return_at_top']:.3f}, success "
-                f"{c['success_rate_at_top']:.2f} -> {st.dir/'calibration.png'}")
-        else:
-            if not st.done: st.finish({k: read_json(st.dir/k/"metrics.json", f"{k} metrics") for k in ("attention", "probing", "patching")})
-            m["analysis"] = a = st.result()
-            say(f"analysis{tag}: {a['attention']['summary_line']}; {a['probing']['summary_line']}; {a['patching']['summary_line']}")
-    if pending: timed("evaluation and analysis", t)
-
+    check_writable(r.run)
+    r.run.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, r.run/"config.yaml")
+    r.say(f"run folder: {r.run}")
+    metrics = r.metrics
+    if "environment" in stages: _environment_stage(r)
+    if "data" in stages: _data_stage(r)
+    elif "data" in r.prior: metrics["data"] = r.prior["data"]
+    for seed in r.seeds:
+        if "dt" in stages: _dt_stage(r, seed)
+        elif seed in r.prior: metrics["seeds"].setdefault(str(seed), {})["dt"] = r.prior[seed]
+        else: metrics["seeds"].setdefault(str(seed), {})
+    _notebook_stages(r)
     main_seed = metrics["seeds"].get(str(cfg.seed), {})
     metrics.update({k: main_seed[k] for k in ("dt", "evaluation", "analysis") if k in main_seed})
     metrics["seconds"] = round(time.time() - t0, 1)
-    write_json(run/"metrics.json", metrics)
-
+    write_json(r.run/"metrics.json", metrics)
     if "report" in stages:
-        t = time.time()
-        say("report: report.ipynb and report.html")
-        run_notebook("report", run/".report", progress=False, run_dir=str(run))
-        os.replace(run/".report"/"report.ipynb", run/"report.ipynb")
-        export_html(run/"report.ipynb")
-        for f in (run/".report").iterdir(): os.replace(f, run/f.name)
-        (run/".report").rmdir()
-        timed("report", t)
+        _report_stage(r)
         metrics["seconds"] = round(time.time() - t0, 1)
-        write_json(run/"metrics.json", metrics)
+        write_json(r.run/"metrics.json", metrics)
     times = ", ".join(f"{k} {v:.0f} s" for k, v in metrics["stage_seconds"].items())
-    say(f"done in {metrics['seconds']:.0f} s ({times}): open {run/'report.html'}" if "report" in stages else
-        f"done in {metrics['seconds']:.0f} s ({times}): {run/'metrics.json'}")
+    r.say(f"done in {metrics['seconds']:.0f} s ({times}): open {r.run/'report.html'}" if "report" in stages else
+          f"done in {metrics['seconds']:.0f} s ({times}): {r.run/'metrics.json'}")
     return metrics
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #ab01ba29
@@ -296,7 +315,6 @@ def run_pipeline(
 def main(argv: list[str] | None = None) -> int:
     "Command line: `python -m midt.scripts.pipeline --config configs/quickstart.yaml` (exit 0, 1 when a stage failed, 2 on bad input)."
     from papermill.exceptions import PapermillExecutionError
-    from midt.envs.layout import LayoutError
     p = OneLineParser(prog="python -m midt.scripts.pipeline", description="Run the midt pipeline.")
     p.add_argument("--config", default="configs/quickstart.yaml",
                    help="pipeline YAML (see midt.utils.config.PipelineConfig), or a shipped config's name (quickstart)")
