@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+import midt.training.checkpoint as checkpoint
 import midt.training.trainer as trainer
 from midt.testing import toy_data
 from midt.training.checkpoint import TrainedDT
@@ -53,13 +54,13 @@ def test_not_a_dict(obj, tmp_path):
     torch.save(obj, tmp_path/"x.pt")
     refused(tmp_path/"x.pt", "not a midt checkpoint: it holds a", "expected a dict")
 
-@pytest.mark.parametrize("key", trainer._LOAD_KEYS + ("format", "version"))
+@pytest.mark.parametrize("key", checkpoint._LOAD_KEYS + ("format", "version"))
 def test_missing_keys(run, tmp_path, key):
     _, _, st = run
     torch.save({k: v for k, v in st.items() if k != key}, tmp_path/"x.pt")
     refused(tmp_path/"x.pt", repr(key) if key not in ("format", "version") else key)
 
-@pytest.mark.parametrize("key", trainer._RESUME_KEYS)
+@pytest.mark.parametrize("key", checkpoint._RESUME_KEYS)
 def test_missing_resume_keys(run, tmp_path, key):
     _, _, st = run
     torch.save({k: v for k, v in st.items() if k != key}, tmp_path/"x.pt")

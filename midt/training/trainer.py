@@ -139,6 +139,59 @@ def _maybe_wandb(cfg: DTTrainConfig, out: Path):
     return wandb.init(project=cfg.wandb_project or "midt", name=cfg.run_name, config=cfg.model_dump(mode="json"),
                       dir=str(out), sync_tensorboard=True)
 
+# %% ../../nbs/50_training.trainer.ipynb #5bd04910
+def _setup(cfg: DTTrainConfig, model_cfg: DTModelConfig, data: TransitionData, device: str):
+    "Datasets, fixed validation batches, the model and its optimiser, scheduler and sampler RNG."
+    K = cfg.context_length
+    kw = dict(context_length=K, rtg_scale=cfg.rtg_scale, train_split=cfg.train_split, seed=cfg.seed)
+    train_ds = DTDataset(data, split="train" if cfg.train_split < 1 else "all", end_sample_prob=cfg.end_sample_prob, **kw)
+    val_ds = DTDataset(data, split="val", **kw) if cfg.train_split < 1 and data.num_episodes > 1 else train_ds
+    mcfg = model_config_for(model_cfg, train_ds, K)
+    model = DecisionTransformer(mcfg, K).to(device)
+    opt = make_optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
+    rng = np.random.default_rng(cfg.seed)
+    vrng = np.random.default_rng(cfg.seed + 1)                       # validation draws from its own generator, once
+    val_idx = np.sort(vrng.choice(len(val_ds), min(cfg.val_windows, len(val_ds)), replace=False))
+    val_batches = [val_ds.gather(val_idx[i:i + 512]) for i in range(0, len(val_idx), 512)]
+    return train_ds, val_batches, mcfg, model, opt, sched, rng
+
+def _resume(path: Path, data: TransitionData, cfg, mcfg, model, opt, sched, rng) -> tuple[int, list, float]:
+    "Restore a run from `last.pt` (the same data, model and settings only): (step, history, best validation loss)."
+    if not path.exists(): raise FileNotFoundError(f"{path}: nothing to resume from")
+    st = _load_checkpoint_dict(path, resume=True)
+    data_hash = str(data.attrs.get("content_hash", ""))
+    if st["data_hash"] != data_hash:
+        raise CheckpointError(f"{path}: trained on other data: its content hash {st['data_hash'][:12]} differs from "
+                              f"{data.path}'s {data_hash[:12]}; resume with the data it was trained on")
+    _check_model_config(path, st["model_config"], mcfg)
+    _check_resume_config(path, st["train_config"], cfg)
+    _load_weights(path, model, st["model_state"])
+    _load_training_state(path, st, opt, sched, rng)
+    return st["step"], st["history"], st["best_val_loss"]
+
+def _checkpoint_state(step, cfg, mcfg, data, model, opt, sched, rng, best, history) -> dict:
+    "Everything a checkpoint holds: tensors and plain values only (see `midt.training.checkpoint`)."
+    return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "model_state": model.state_dict(),
+            "model_config": mcfg.model_dump(mode="json"), "train_config": cfg.model_dump(mode="json"),
+            "context_length": cfg.context_length, "data_hash": str(data.attrs.get("content_hash", "")),
+            "data_path": str(data.path), "env_config": json.dumps(data.env_config), "rtg_scale": cfg.rtg_scale,
+            "state_mean": torch.from_numpy(np.asarray(data.statistics["state_mean"])),
+            "state_std": torch.from_numpy(np.asarray(data.statistics["state_std"])),
+            "step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(rng),
+            "best_val_loss": best, "history": history}
+
+def _train_step(model, opt, sched, batch: dict, cfg: DTTrainConfig, use_amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    "One optimiser step; (loss, gradient norm) stay on the device (no host synchronisation)."
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+        logits = model(**batch)
+    loss, _ = action_loss(logits, batch["actions"], batch["attention_mask"])
+    loss.backward()
+    gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.gradient_clip)
+    opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+    return loss.detach(), gnorm
+
+# %% ../../nbs/50_training.trainer.ipynb #2b211c29
 def train_dt(
     cfg: DTTrainConfig,            # training config (`configs/dt/gridworld.yaml`)
     model_cfg: DTModelConfig,      # model config (`configs/dt/model.yaml`)
@@ -154,33 +207,12 @@ def train_dt(
     set_seed(cfg.seed)
     data = data if data is not None else load_transitions(cfg.data_path)
     K = cfg.context_length
-    kw = dict(context_length=K, rtg_scale=cfg.rtg_scale, train_split=cfg.train_split, seed=cfg.seed)
-    train_ds = DTDataset(data, split="train" if cfg.train_split < 1 else "all", end_sample_prob=cfg.end_sample_prob, **kw)
-    val_ds = DTDataset(data, split="val", **kw) if cfg.train_split < 1 and data.num_episodes > 1 else train_ds
-    mcfg = model_config_for(model_cfg, train_ds, K)
-    model = DecisionTransformer(mcfg, K).to(device)
-    opt = make_optimizer(model, cfg)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
-    rng = np.random.default_rng(cfg.seed)
-    vrng = np.random.default_rng(cfg.seed + 1)
-    val_idx = np.sort(vrng.choice(len(val_ds), min(cfg.val_windows, len(val_ds)), replace=False))
-    val_batches = [val_ds.gather(val_idx[i:i + 512]) for i in range(0, len(val_idx), 512)]
+    train_ds, val_batches, mcfg, model, opt, sched, rng = _setup(cfg, model_cfg, data, device)
     start, history, best = 0, [], float("inf")
-    data_hash = str(data.attrs.get("content_hash", ""))
     last_good = None                                     # (path, step) of the newest checkpoint known to be sound
     if resume:
-        path = ck/"last.pt"
-        if not path.exists(): raise FileNotFoundError(f"{path}: nothing to resume from")
-        st = _load_checkpoint_dict(path, resume=True)
-        if st["data_hash"] != data_hash:
-            raise CheckpointError(f"{path}: trained on other data: its content hash {st['data_hash'][:12]} differs from "
-                                  f"{data.path}'s {data_hash[:12]}; resume with the data it was trained on")
-        _check_model_config(path, st["model_config"], mcfg)
-        _check_resume_config(path, st["train_config"], cfg)
-        _load_weights(path, model, st["model_state"])
-        _load_training_state(path, st, opt, sched, rng)
-        start, history, best = st["step"], st["history"], st["best_val_loss"]
-        last_good = (path, start)
+        start, history, best = _resume(ck/"last.pt", data, cfg, mcfg, model, opt, sched, rng)
+        last_good = (ck/"last.pt", start)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out/"train_config.yaml"); save_config(mcfg, out/"model_config.yaml")
     from torch.utils.tensorboard import SummaryWriter
@@ -197,14 +229,7 @@ def train_dt(
 
     def checkpoint(step: int, which: list[str]):
         if not all(bool(torch.isfinite(p).all()) for p in model.parameters()): raise diverged(step, "weights")
-        state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "model_state": model.state_dict(),
-                 "model_config": mcfg.model_dump(mode="json"), "train_config": cfg.model_dump(mode="json"),
-                 "context_length": K, "data_hash": data_hash, "data_path": str(data.path),
-                 "env_config": json.dumps(data.env_config), "rtg_scale": cfg.rtg_scale,
-                 "state_mean": torch.from_numpy(np.asarray(data.statistics["state_mean"])),
-                 "state_std": torch.from_numpy(np.asarray(data.statistics["state_std"])),
-                 "step": step, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "rng": _rng_state(rng),
-                 "best_val_loss": best, "history": history}
+        state = _checkpoint_state(step, cfg, mcfg, data, model, opt, sched, rng, best, history)
         for w in which: _atomic_save(state, ck/f"{w}.pt")
 
     end = min(cfg.max_steps, stop_at) if stop_at else cfg.max_steps
@@ -217,14 +242,7 @@ def train_dt(
     n_logged = 0
     try:
         for step in bar:
-            batch = _to(train_ds.sample_batch(cfg.batch_size, rng), device)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
-                logits = model(**batch)
-            loss, _ = action_loss(logits, batch["actions"], batch["attention_mask"])
-            loss.backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.gradient_clip)
-            opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
-            d = loss.detach()
+            d, gnorm = _train_step(model, opt, sched, _to(train_ds.sample_batch(cfg.batch_size, rng), device), cfg, use_amp)
             first_bad = torch.where((~torch.isfinite(d) | ~torch.isfinite(gnorm)) & (first_bad < 0),
                                     torch.full_like(first_bad, step + 1), first_bad)
             loss_sum += d; n_logged += 1
