@@ -8,7 +8,7 @@ from __future__ import annotations
 import gymnasium as gym
 
 from .gridworld import GridWorldEnv
-from .layout import load_layout
+from .layout import load_layout, parse_layout
 from .minigrid import make_minigrid
 
 # %% auto #0
@@ -60,7 +60,6 @@ def make_env(
         if family == "minigrid":
             cfg.pop("action_dim", None)
             return make_minigrid(cfg.pop("env_id"), render_mode=render_mode, **cfg)
-        from midt.envs.layout import parse_layout
         layout = parse_layout(cfg.pop("layout_text"), source=cfg.pop("layout_source", "<env_config>"),
                               config=cfg.pop("layout", None), name=cfg.pop("layout_name", None))
         cfg.pop("action_dim", None)

@@ -16,6 +16,7 @@ import torch
 
 from ..data.storage import TransitionData, load_transitions
 from ..data.windows import episode_windows
+from ..envs.factory import make_env
 from ..evaluation.rollout import DTActor
 from ..models.decision_transformer import DecisionTransformer
 from ..utils.config import DTModelConfig, resolve_device
@@ -200,9 +201,7 @@ def _data_sizes(data: TransitionData) -> tuple[int, int]:
 
 def _env_sizes(env) -> tuple[int | None, int]:
     "(flat observation size, action count) of a gymnasium env or an env_config."
-    if isinstance(env, dict):
-        from midt.envs.factory import make_env                    # envs.factory builds MiniGrid envs: imported on use
-        env = make_env(env)
+    if isinstance(env, dict): env = make_env(env)
     return int(np.asarray(env.observation_space.sample()).size), int(env.action_space.n)
 
 # %% ../../nbs/51_training.checkpoint.ipynb #b57a238c

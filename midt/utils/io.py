@@ -175,7 +175,8 @@ def _register_safe_translator():
 SHIPPED_KINDS = ("analysis", "configs", "layouts")
 
 def _package_dir() -> Path:
-    import midt
+    "The installed (or checked-out) `midt` package folder."
+    import midt                     # at call time: `midt/__init__` imports this module, and a notebook has no __file__
     return Path(midt.__file__).resolve().parent
 
 def shipped_dir(
