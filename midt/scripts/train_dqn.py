@@ -9,6 +9,8 @@ import argparse
 import importlib.util
 import sys
 
+from ..envs.factory import make_env
+from ..envs.layout import LayoutError
 from ..utils.config import ConfigError, DQNConfig, load_config
 from ..utils.io import OneLineParser, one_line
 
@@ -33,21 +35,18 @@ def main(argv=None) -> int:
     over = {k: v for k, v in {"algorithm": a.algo, "total_timesteps": a.total_timesteps, "seed": a.seed,
                               "output_dir": a.output_dir}.items() if v is not None}
     if a.no_progress: over["progress_bar"] = False
-    from midt.envs.layout import LayoutError
     try:
         cfg = load_config(a.config, DQNConfig, check_paths=True, **over)
     except ConfigError as e:
         print(f"error: {one_line(e)}", file=sys.stderr); return 2
+    from midt.agents.dqn_trainer import env_kwargs, train_dqn   # torch and SB3 (7 s): after the arguments, so --help answers at once
     try:
-        from midt.envs.factory import make_env
-        from midt.agents.dqn_trainer import env_kwargs
         make_env(cfg.env_layout_path, **env_kwargs(cfg)).close()           # the env must exist before anything runs
     except (LayoutError, ValueError, OSError) as e:  # a refused layout, an unknown MiniGrid id
         print(f"error: {a.config}: key 'env_layout_path' ({cfg.env_layout_path!r}): {one_line(e)}", file=sys.stderr); return 2
     if cfg.use_wandb and importlib.util.find_spec("wandb") is None:
         print(f"error: {a.config}: key 'use_wandb': true needs the `wandb` package (pip install wandb), or set it to false",
               file=sys.stderr); return 2
-    from midt.agents.dqn_trainer import train_dqn
     try: res = train_dqn(cfg)
     except OSError as e:  # an output folder that cannot be written
         print(f"error: {a.config}: key 'output_dir' ({cfg.output_dir!r}): {one_line(e)}", file=sys.stderr); return 2

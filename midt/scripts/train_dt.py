@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     if cfg.use_wandb and importlib.util.find_spec("wandb") is None:
         print(f"error: {a.config}: key 'use_wandb': true needs the `wandb` package (pip install wandb), or set it to false",
               file=sys.stderr); return 2
-    from midt.data.storage import DataFileError
+    from midt.data.storage import DataFileError                 # torch (5 s): after the arguments, so --help answers at once
     from midt.training.trainer import CheckpointError, train_dt
     try:
         res = train_dt(cfg, mcfg, resume=a.resume, progress=not a.no_progress)
