@@ -5,12 +5,14 @@
 # %% ../../nbs/12_envs.minigrid.ipynb #6173c334
 from __future__ import annotations
 
+from collections import deque
+
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
 # %% auto #0
-__all__ = ['MINIGRID_TASKS', 'MiniGridAdapter', 'make_minigrid']
+__all__ = ['MINIGRID_TASKS', 'STOCHASTIC_TASKS', 'MiniGridAdapter', 'make_minigrid', 'minigrid_optimum']
 
 # %% ../../nbs/12_envs.minigrid.ipynb #5139bb89
 MINIGRID_TASKS = ("MiniGrid-DoorKey-5x5-v0", "MiniGrid-DoorKey-8x8-v0", "MiniGrid-Dynamic-Obstacles-8x8-v0")
@@ -77,3 +79,44 @@ def make_minigrid(
     kw = {"render_mode": render_mode, "agent_view_size": view_size}
     if max_steps is not None: kw["max_steps"] = max_steps
     return MiniGridAdapter(gym.make(env_id, **kw))
+
+# %% ../../nbs/12_envs.minigrid.ipynb #f67cb8b9
+STOCHASTIC_TASKS = ("Dynamic-Obstacles",)
+"MiniGrid tasks with random dynamics: no optimum by search."
+
+def _snapshot(u) -> tuple:
+    doors = [o for o in u.grid.grid if o is not None and o.type == "door"]
+    return (tuple(u.agent_pos), u.agent_dir, u.step_count, u.carrying, list(u.grid.grid),
+            [(d, d.is_open, d.is_locked) for d in doors])
+
+def _restore(u, s: tuple):
+    pos, d, n, carrying, cells, doors = s
+    u.agent_pos, u.agent_dir, u.step_count, u.carrying = pos, d, n, carrying
+    u.grid.grid[:] = cells
+    for door, is_open, is_locked in doors: door.is_open, door.is_locked = is_open, is_locked
+
+def _state_key(u) -> tuple:
+    c = u.carrying
+    return (tuple(u.agent_pos), u.agent_dir, None if c is None else (c.type, c.color),
+            tuple((i, o.type, getattr(o, "is_open", None)) for i, o in enumerate(u.grid.grid) if o is not None and o.type != "wall"))
+
+# %% ../../nbs/12_envs.minigrid.ipynb #aa61df3f
+def minigrid_optimum(
+    env: MiniGridAdapter,   # from `make_minigrid` (or `make_env` with a MiniGrid id)
+    seed: int,              # the episode's seed (MiniGrid draws the layout from it)
+) -> tuple[float, list[int]] | None:
+    "(best return, its actions) for the episode of `seed`, by breadth-first search; None when no goal is reachable or the task is random."
+    if any(s in str(env.unwrapped.spec.id if env.unwrapped.spec else "") for s in STOCHASTIC_TASKS): return None
+    env.reset(seed=seed)
+    u = env.unwrapped
+    seen, queue = {_state_key(u)}, deque([(_snapshot(u), [])])
+    while queue:
+        state, path = queue.popleft()
+        for a in range(env.action_space.n):
+            _restore(u, state)
+            _, r, term, trunc, _ = u.step(a)
+            if term and r > 0: env.reset(seed=seed); return float(r), path + [a]
+            if term or trunc or (k := _state_key(u)) in seen: continue
+            seen.add(k); queue.append((_snapshot(u), path + [a]))
+    env.reset(seed=seed)
+    return None
