@@ -168,11 +168,13 @@ def _environment_stage(r: _Run):
     if st.done: r.say("environment: up to date, skipped")
     else:
         r.say(f"environment: layout {cfg.dqn.env_layout_path!r}")
-        run_notebook("env_report", st.dir, progress=False, layout=cfg.dqn.env_layout_path,
-                     max_steps=cfg.dqn.max_episode_steps, seed=cfg.seed)
+        run_notebook("env_report", st.dir, progress=False, layout=cfg.dqn.env_layout_path, max_steps=cfg.dqn.max_episode_steps,
+                     obs_mode=cfg.dqn.obs_mode, view_size=cfg.dqn.view_size, seed=cfg.seed)
         st.finish(read_json(st.dir/"env_report.json", "environment report"))
     r.metrics["environment"] = st.result(); r.timed("environment", t)
-    r.say(f"environment: optimal return {r.metrics['environment']['optimal_return']:.2f}")
+    opt = r.metrics["environment"]["optimal_return"]
+    r.say(f"environment: optimal return {opt:.2f}" if opt is not None else
+          f"environment: {r.metrics['environment'].get('optimum_note', 'no optimum')}")
 
 def _data_stage(r: _Run):
     "Train the data-generating agent, recording every transition."
