@@ -723,4 +723,5 @@ d = { 'settings': { 'branch': 'main',
                                    'midt.viz.explorer.bars_html': ('viz.explorer.html#bars_html', 'midt/viz/explorer.py'),
                                    'midt.viz.explorer.fit_probes': ('viz.explorer.html#fit_probes', 'midt/viz/explorer.py'),
                                    'midt.viz.explorer.heatmap_png': ('viz.explorer.html#heatmap_png', 'midt/viz/explorer.py'),
-                                   'midt.viz.explorer.png': ('viz.explorer.html#png', 'midt/viz/explorer.py')}}}
+                                   'midt.viz.explorer.png': ('viz.explorer.html#png', 'midt/viz/explorer.py'),
+                                   'midt.viz.explorer.trained_dt': ('viz.explorer.html#trained_dt', 'midt/viz/explorer.py')}}}
