@@ -14,6 +14,7 @@ NOTEBOOK = """\
 import torch
 from midt.envs.factory import env_config, make_env
 from midt.models.decision_transformer import DecisionTransformer
+from midt.training.checkpoint import TrainedDT
 from midt.utils.config import DTModelConfig
 from midt.viz.explorer import Explorer
 
@@ -21,8 +22,7 @@ cfg = env_config("key_door_cue", obs_mode="symbolic", max_steps=30)
 torch.manual_seed(0)
 model = DecisionTransformer(DTModelConfig(embed_dim=32, num_layers=2, num_heads=2, dropout=0.0, max_timestep=30,
                             state_dim=make_env(cfg).observation_space.shape[0], action_dim=4), context_length=6).eval()
-model.checkpoint_info = {"env_config": cfg, "rtg_scale": 1.0}
-Explorer(model)"""
+Explorer(TrainedDT(model, env_config=cfg))"""
 
 TRAINED = """\
 from midt.viz.explorer import Explorer

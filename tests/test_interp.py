@@ -103,24 +103,26 @@ def test_run_interp_writes_json_and_plots(gridworld_dt, tmp_path):
     r = _run_interp("--checkpoint", ckpt, "--data-path", data, "--run-attention", "--run-probing", "--probe-target", "action",
                     "--probe-target", "agent_pos", "--num-samples", "400", "--output-dir", tmp_path)
     assert r.returncode == 0, r.stderr
-    heads = json.loads((tmp_path/"attention_heads.json").read_text())
+    heads = json.loads((tmp_path/"attention.json").read_text())["heads"]      # what the attention notebook writes
     assert len(heads) == 4 and all(abs(h["mass_rtg"] + h["mass_state"] + h["mass_action"] - 1) < 1e-4 for h in heads)
-    probe = json.loads((tmp_path/"probe_agent_pos.json").read_text())
-    assert max(p["score"] for p in probe) > 0.9             # the agent's position is in the symbolic observation
-    for f in ["attention_modality.png", "attention_pattern_L0.png", "attention_pattern_L1.png", "probe_action.png"]:
+    probing = json.loads((tmp_path/"probing.json").read_text())
+    assert max(p["score"] for p in probing["results"]["agent_pos"]) > 0.9   # the agent's position is in the symbolic observation
+    assert "probes: action" in probing["summary_line"]
+    for f in ["attention_modality.png", "attention_patterns.png", "probe_action.png", "probe_agent_pos.png"]:
         assert (tmp_path/f).stat().st_size > 5000, f
 
 def test_run_interp_patching(gridworld_dt, tmp_path):
     ckpt, data = gridworld_dt
-    r = _run_interp("--checkpoint", ckpt, "--data-path", data, "--run-patching", "--num-samples", "300", "--output-dir", tmp_path)
+    r = _run_interp("--checkpoint", ckpt, "--data-path", data, "--run-patching", "--num-episodes", "4", "--output-dir", tmp_path)
     assert r.returncode == 0, r.stderr
-    res = json.loads((tmp_path/"patching.json").read_text())
+    res = json.loads((tmp_path/"patching.json").read_text())                # what the patching notebook writes
     assert set(res["points"]) == {"resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"}
-    eff = np.array(res["points"]["resid_pre"]["effect"])                    # [layers, 15 tokens]
+    assert res["counterfactual"] == "return" and 0 < res["pairs"] <= 100 and res["delta"] < 0
+    eff = np.array(res["points"]["resid_pre"])                              # [layers, 15 tokens]
     assert eff.shape == (2, 15) and np.isfinite(eff).all()
     assert np.abs(eff[0, 1::3]).max() < 1e-5                               # states are the same in both runs: no effect
-    assert np.array(res["heads"]).shape == (2, 2)
-    assert (tmp_path/"patching.png").stat().st_size > 10_000
+    assert [h["head"] for h in res["heads"]] == ["L0H0", "L0H1", "L1H0", "L1H1"]
+    assert (tmp_path/"patching.png").stat().st_size > 10_000 and (tmp_path/"patching_top.png").is_file()
 
 def test_run_interp_bad_input(gridworld_dt, tmp_path):
     ckpt, data = gridworld_dt

@@ -5,15 +5,11 @@
 # %% ../../nbs/84_scripts.run_interp.ipynb #2bd99e2e
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 from ..utils.config import ConfigError, InterpConfig, load_config
-from ..utils.io import OneLineParser, check_writable, cli, float_arg, int_arg, one_line, user_path, write_json
+from ..utils.io import OneLineParser, check_writable, cli, float_arg, int_arg, one_line, user_path
 
 # %% auto #0
 __all__ = ['main']
@@ -22,12 +18,14 @@ __all__ = ['main']
 @cli
 def main(argv=None) -> int:
     "Command line entry point; returns the exit status (2: bad input, one `error:` line, nothing written)."
-    p = OneLineParser(prog="python -m midt.scripts.run_interp", description="Attention analysis and linear probes.")
+    p = OneLineParser(prog="python -m midt.scripts.run_interp", description="Attention analysis, linear probes and activation patching.")
     p.add_argument("--config", help="interp config YAML (InterpConfig); flags override it")
     p.add_argument("--checkpoint"); p.add_argument("--data-path"); p.add_argument("--output-dir")
     p.add_argument("--run-attention", action="store_true"); p.add_argument("--run-probing", action="store_true")
-    p.add_argument("--run-patching", action="store_true", help="patch each layer x position from the same windows asked for another return")
+    p.add_argument("--run-patching", action="store_true", help="patch each layer x position from counterfactual episode pairs (gridworlds)")
     p.add_argument("--rtg-delta", type=float_arg(-1e6, 1e6), help="return change of the counterfactual (default: minus half the data's return range)")
+    p.add_argument("--num-episodes", type=int_arg(1, 100_000, "a number of episodes"), default=32,
+                   help="the DT's own episodes replayed as patching pairs")
     p.add_argument("--probe-target", action="append", help="action, rtg, timestep or a latent; repeatable")
     p.add_argument("--modality", default="state", help="token modality to probe at: rtg, state or action")
     p.add_argument("--num-samples", type=int_arg(1, 1_000_000, "a number of samples"))
@@ -38,11 +36,12 @@ def main(argv=None) -> int:
     try:
         for k in ("config", "checkpoint", "data_path", "output_dir"): setattr(a, k, user_path(getattr(a, k)))  # from where it runs
     except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
-    from midt.data.dataset import DTDataset
-    from midt.data.storage import DataFileError, load_transitions
-    from midt.interp.attention import AttentionAnalyzer, plot_attention_pattern, plot_modality_mass
-    from midt.interp.probing import MODALITIES, ProbingExperiment, plot_probe_results
-    from midt.training.trainer import CheckpointError, check_data_matches, load_model_from_checkpoint
+    # the heavy imports (torch, matplotlib, the analyses) come after parsing, so --help and bad flags answer at once
+    import matplotlib; matplotlib.use("Agg")
+    from midt.data.storage import DataFileError
+    from midt.interp.probing import MODALITIES
+    from midt.interp.reports import attention_report, check_gridworld, check_probe_targets, patching_report, probing_report
+    from midt.training.checkpoint import CheckpointError, TrainedDT
     try:
         over = {k: (str(v) if isinstance(v, Path) else v) for k, v in {"checkpoint_path": a.checkpoint, "data_path": a.data_path, "output_dir": a.output_dir,
                                   "num_samples": a.num_samples}.items() if v is not None}
@@ -51,75 +50,35 @@ def main(argv=None) -> int:
         if not (a.run_attention or a.run_probing or run_patching):
             raise ValueError("nothing to do: give --run-attention, --run-probing and/or --run-patching")
         if a.modality not in MODALITIES: raise ValueError(f"modality {a.modality!r} is not one of {', '.join(MODALITIES)}")
-        model = load_model_from_checkpoint(cfg.checkpoint_path)
-        data = load_transitions(cfg.data_path)
-        try: check_data_matches(model, data, cfg.checkpoint_path, cfg.data_path, same_data=not a.allow_other_data)
+        dt = TrainedDT.load(cfg.checkpoint_path)
+        try: data = dt.load_data(cfg.data_path, same_data=not a.allow_other_data)
         except CheckpointError as e:
             raise CheckpointError(f"{e}; pass --allow-other-data to analyse it anyway" if not a.allow_other_data else str(e)) from None
-        ds = DTDataset(data, context_length=model.context_length, split="all", with_latents=True,
-                       rtg_scale=model.checkpoint_info["rtg_scale"], seed=cfg.seed)
         targets = a.probe_target or list(cfg.probe_targets)
-        latents = list(data.latents)
-        for t in targets:
-            name = t.split(":", 1)[-1]
-            if name not in ("action", "rtg", "timestep") and name not in latents:
-                raise ValueError(f"unknown probe target {t!r}; valid: action, rtg, timestep, {', '.join(latents)}")
+        if a.run_probing: check_probe_targets(targets, data)
+        if run_patching: check_gridworld(data)
         check_writable(cfg.output_dir)                                # before any work, and before anything is made
     except (ConfigError, CheckpointError, DataFileError, OSError, ValueError) as e:  # OSError: unreadable input, unwritable output
         print(f"error: {one_line(e)}", file=sys.stderr); return 2
-    import matplotlib; matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    out = Path(cfg.output_dir); out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(cfg.seed)
-    idx = np.sort(rng.choice(len(ds), min(cfg.num_samples, len(ds)), replace=False))
-    sample = ds.gather(idx)
+    out = Path(cfg.output_dir)
     if a.run_attention:
-        az = AttentionAnalyzer(model)
-        stats = az.analyze_head_specialization(sample)
-        write_json(out/"attention_heads.json", stats)
-        plot_modality_mass(stats).savefig(out/"attention_modality.png", dpi=110)
-        full = np.flatnonzero(sample["attention_mask"].all(1).numpy())
-        one = {k: v[full[:1]] if len(full) else v[:1] for k, v in sample.items()}
-        pats = az.get_attention_patterns(one)
-        for l in range(model.cfg.num_layers):
-            fig, axes = plt.subplots(1, model.cfg.num_heads, figsize=(4.5 * model.cfg.num_heads, 4))
-            for h, ax in enumerate(np.atleast_1d(axes)): plot_attention_pattern(pats[l, 0, h], f"L{l}H{h}", ax=ax)
-            fig.tight_layout(); fig.savefig(out/f"attention_pattern_L{l}.png", dpi=100); plt.close(fig)
-        for r in stats:
+        rep = attention_report(dt, data, cfg.num_samples, cfg.seed)
+        rep.save(out, "attention.json")
+        for r in rep.metrics["heads"]:
             print(f"L{r['layer']}H{r['head']}: {r['dominant_modality']:6s} rtg {r['mass_rtg']:.2f} state {r['mass_state']:.2f} "
                   f"action {r['mass_action']:.2f}  mean dt {r['mean_dt']:.2f}  entropy {r['entropy']:.2f}")
     if a.run_probing:
-        prober = ProbingExperiment(model, seed=cfg.seed)
-        for t in targets:
-            res = prober.probe_all_layers(sample, target=t, modality=a.modality, num_samples=None)
-            safe = t.replace(":", "_")
-            write_json(out/f"probe_{safe}.json", res)
-            fig = plot_probe_results(res); fig.savefig(out/f"probe_{safe}.png", dpi=110); plt.close(fig)
-            best = max(res, key=lambda r: r["score"])
-            print(f"probe {t!r} at {a.modality} tokens: best {best['metric']} {best['score']:.3f} at L{best['layer']} "
-                  f"{best['point']} (baseline {best['baseline']:.3f}, control {best['control']:.3f})")
+        rep = probing_report(dt, data, targets, a.modality, cfg.num_samples, cfg.seed)
+        rep.save(out, "probing.json")
+        for b in rep.metrics["best"]:
+            print(f"probe {b['target']!r} at {a.modality} tokens: best {b['metric']} {b['score']:.3f} at {b['best at']} "
+                  f"(baseline {b['baseline']:.3f}, control {b['control']:.3f})")
     if run_patching:
-        from midt.interp.patching import POINTS, ActivationPatcher, plot_patching_heatmap, rtg_counterfactual
-        full = np.flatnonzero(sample["attention_mask"].all(1).numpy())[:cfg.patching_samples]
-        clean = {k: v[full] for k, v in sample.items()}
-        delta = a.rtg_delta if a.rtg_delta is not None else -0.5 * float(np.ptp(data.returns))
-        patch = rtg_counterfactual(clean, delta / model.checkpoint_info["rtg_scale"])
-        pt = ActivationPatcher(model)
-        results = {"rtg_delta": delta, "pairs": len(full), "points": {}}
-        fig, axes = plt.subplots(len(POINTS) + 1, 1, figsize=(max(6, 0.28 * 3 * model.context_length), 1.6 * (len(POINTS) + 1) + 1))
-        for ax, point in zip(axes, POINTS):
-            exact = pt.compute_patching_effect(clean, patch, point=point)
-            approx = pt.attribution_patching(clean, patch, point=point)
-            r = float(np.corrcoef(exact.flatten().numpy(), approx.flatten().numpy())[0, 1])
-            results["points"][point] = {"effect": exact.tolist(), "attribution": approx.tolist(), "correlation": r}
-            plot_patching_heatmap(exact, f"{point} (attribution r = {r:.2f})", ax=ax)
-            l, t = divmod(int(exact.abs().argmax()), exact.shape[1])
-            print(f"patching {point:10s}: largest effect {float(exact[l, t]):+.2f} at L{l} token {t}; attribution vs exact r = {r:.3f}")
-        heads = pt.head_patching_effect(clean, patch)
-        results["heads"] = heads.tolist()
-        plot_patching_heatmap(heads, "heads (hook_z, all positions)", ax=axes[-1])
-        fig.tight_layout(); fig.savefig(out/"patching.png", dpi=100); plt.close(fig)
-        write_json(out/"patching.json", results)
+        rep = patching_report(dt, data, cfg.counterfactual, a.rtg_delta, a.num_episodes, cfg.patching_samples, seed=cfg.seed)
+        rep.save(out, "patching.json")
+        print(rep.extra["pairs"])
+        print(f"{rep.metrics['summary_line']}; metric: {rep.metrics['metric']}; attribution vs exact r: "
+              + ", ".join(f"{p} {r:.2f}" for p, r in rep.metrics["attribution_r"].items()))
     print(f"[midt] results in {out}")
     return 0
 

@@ -14,28 +14,39 @@ import torch
 from ..envs.factory import env_config as make_env_config
 from ..envs.factory import make_env
 from ..envs.gridworld import ACTION_NAMES
-from ..evaluation.rollout import DTActor
 from ..interp.cache import direct_logit_attribution, dla_bias
-from ..interp.counterfactuals import context_windows
 from ..models.decision_transformer import DecisionTransformer, token_labels
+from ..training.checkpoint import TrainedDT
 
 # %% auto #0
-__all__ = ['fit_probes', 'png', 'heatmap_png', 'bars_html', 'Explorer']
+__all__ = ['trained_dt', 'fit_probes', 'png', 'heatmap_png', 'bars_html', 'Explorer']
 
 # %% ../../nbs/75_viz.explorer.ipynb #cb740e90
-def fit_probes(model: DecisionTransformer, data, targets: list[str], layer: int = -1, point: str = "resid_post",
-               num_samples: int = 2000, seed: int = 0) -> dict:
-    "Fit a linear probe per target on the state tokens of `data` (a `TransitionData`): {target: probe dict}."
+def trained_dt(checkpoint: str | Path | TrainedDT | DecisionTransformer) -> TrainedDT:
+    "A `TrainedDT` from a checkpoint path, as it is, or a bare model wrapped (no environment, normalisation or rtg_scale)."
+    if isinstance(checkpoint, TrainedDT): return checkpoint
+    if isinstance(checkpoint, DecisionTransformer): return TrainedDT(checkpoint)
+    if not Path(checkpoint).exists(): raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
+    return TrainedDT.load(checkpoint, device="cpu")
+
+def fit_probes(
+    dt: str | Path | TrainedDT,       # a checkpoint or a `TrainedDT` (its normalisation and rtg_scale are used)
+    data=None,                        # a `TransitionData` it fits; None: the data it was trained on
+    targets: list[str] = ("held_key",), # action, rtg, timestep or latents of the data
+    layer: int = -1, point: str = "resid_post", num_samples: int = 2000, seed: int = 0,
+) -> dict:
+    "Fit a linear probe per target on the state tokens of `data`: {target: probe dict}."
     from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-    from midt.data.dataset import DTDataset
     from midt.interp.probing import ProbingExperiment
+    from midt.interp.reports import check_probe_targets, sample_windows
+    dt = trained_dt(dt)
+    data = dt.load_data() if data is None else data
+    check_probe_targets(targets, data)
+    model = dt.model
     layer = layer % model.cfg.num_layers
-    ds = DTDataset(data, context_length=model.context_length, split="all", with_latents=True,
-                   rtg_scale=getattr(model, "checkpoint_info", {}).get("rtg_scale", 1.0), seed=seed)
-    rng = np.random.default_rng(seed)
-    sample = ds.gather(np.sort(rng.choice(len(ds), min(num_samples, len(ds)), replace=False)))
+    sample = sample_windows(dt, data, num_samples, seed, with_latents=True)
     pe, out = ProbingExperiment(model, seed=seed), {}
     for t in targets:
         feats, y, _, key = pe.collect(sample, t, "state", None, [layer], [point])
@@ -79,7 +90,7 @@ class Explorer:
     "Play a gridworld next to a Decision Transformer's predictions and internals (see above)."
     def __init__(
         self,
-        checkpoint: str | Path | DecisionTransformer | None = None, # a checkpoint (or a loaded model); None: the quick-start run's
+        checkpoint: str | Path | TrainedDT | None = None, # a checkpoint (or a `TrainedDT`); None: the quick-start run's
         layout: str | None = None,        # another layout with the same observation size (default: the checkpoint's)
         target_return: float | None = None, # default: the environment's optimal return
         probes: dict | None = None,       # from `fit_probes`
@@ -95,20 +106,15 @@ class Explorer:
 
     # ---- loading -------------------------------------------------------------------------------------------
     def load_checkpoint(self, checkpoint=None, layout: str | None = None, target_return: float | None = None):
-        "Load a checkpoint (path or model) and start an episode on its environment (or `layout`)."
+        "Load a checkpoint (path or `TrainedDT`) and start an episode on its environment (or `layout`)."
         if checkpoint is None:
             from midt.testing import quickstart_run
             checkpoint = quickstart_run()["checkpoint"]
-        if isinstance(checkpoint, DecisionTransformer): model = checkpoint
-        else:
-            from midt.training.trainer import load_model_from_checkpoint
-            if not Path(checkpoint).exists(): raise FileNotFoundError(f"checkpoint {checkpoint} does not exist")
-            model = load_model_from_checkpoint(checkpoint, device="cpu")
-            self.w["checkpoint"].value = str(checkpoint)
-        self.model = model.eval()
-        self.actor = DTActor(self.model)
-        self.base_config = dict(getattr(model, "checkpoint_info", {}).get("env_config") or {})
-        if self.base_config.get("family") != "gridworld": raise ValueError("the explorer needs a checkpoint trained on a midt gridworld")
+        dt = trained_dt(checkpoint)
+        if dt.env_config.get("family") != "gridworld": raise ValueError(f"the explorer needs a DT trained on a midt gridworld; {dt.name} was not")
+        if dt.path is not None: self.w["checkpoint"].value = str(dt.path)
+        self.dt, self.model = dt, dt.model.eval()
+        self.base_config = dict(dt.env_config)
         L, H = self.model.cfg.num_layers, self.model.cfg.num_heads
         self.w["layer"].options, self.w["head"].options = list(range(L)), list(range(H))
         self.w["layer"].value, self.w["head"].value = L - 1, 0
@@ -120,11 +126,7 @@ class Explorer:
         cfg = dict(self.base_config)
         if layout:
             cfg = make_env_config(layout, obs_mode=cfg.get("obs_mode", "symbolic"), max_steps=cfg.get("max_steps", 100))
-            probe = make_env(cfg)
-            size = int(np.prod(probe.observation_space.shape))
-            if self.model.cfg.obs_type != "pixels" and size != self.model.cfg.state_dim:
-                raise ValueError(f"layout {layout!r} gives observations of size {size}; the model expects {self.model.cfg.state_dim} "
-                                 f"(a layout of the same size and objects as {self.base_config.get('layout_name')!r})")
+            self.dt.fits(cfg, name=f"layout {layout!r}")             # the one fit check: observation size and actions
             self.w["layout"].value = layout if layout in self.w["layout"].options else self.w["layout"].value
         self.env_config = cfg
         self.env = make_env(cfg, render_mode="rgb_array")
@@ -174,12 +176,8 @@ class Explorer:
     def context(self) -> dict:
         "The DT's input for the current decision: the last K steps, as in a rollout."
         t = len(self.actions)
-        states = self.actor.normalize(np.stack(self.obs[:t + 1]))
-        togo = self.w["target"].value - np.concatenate([[0.0], np.cumsum(self.rewards)])[:t + 1]
-        acts = np.array(self.actions + [0], np.int64)
-        w = context_windows(states, acts, togo / self.actor.rtg_scale, [t], self.model.context_length,
-                            self.model.cfg.action_dim, self.actor.max_timestep)
-        return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in w.items()}
+        togo = self.w["target"].value - np.concatenate([[0.0], np.cumsum(self.rewards)])     # [t + 1] in env units
+        return self.dt.windows(np.stack(self.obs), np.array(self.actions + [0], np.int64), togo, ends=[t])  # current action hidden
 
     @torch.no_grad()
     def analyse(self) -> dict:
