@@ -8,14 +8,24 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import ipywidgets as W
 import numpy as np
 import torch
+from fastcore.basics import patch
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 from ..envs.factory import env_config as make_env_config
 from ..envs.factory import make_env
 from ..envs.gridworld import ACTION_NAMES
+from ..envs.layout import shipped_layouts
+from ..envs.oracle import optimal_return
 from ..interp.cache import direct_logit_attribution, dla_bias
+from ..interp.probing import ProbingExperiment
+from ..interp.reports import check_probe_targets, sample_windows
 from ..models.decision_transformer import DecisionTransformer, token_labels
+from ..testing import quickstart_run
 from ..training.checkpoint import TrainedDT
 
 # %% auto #0
@@ -36,11 +46,6 @@ def fit_probes(
     layer: int = -1, point: str = "resid_post", num_samples: int = 2000, seed: int = 0,
 ) -> dict:
     "Fit a linear probe per target on the state tokens of `data`: {target: probe dict}."
-    from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-    from midt.interp.probing import ProbingExperiment
-    from midt.interp.reports import check_probe_targets, sample_windows
     dt = trained_dt(dt)
     data = dt.load_data() if data is None else data
     check_probe_targets(targets, data)
@@ -85,7 +90,7 @@ def bars_html(values: dict, highlight: str | None = None, signed: bool = False, 
                     f"<div style='background:{colour};width:{w}%;height:11px'></div></td><td style='{bold}'>{fmt.format(v)}</td></tr>")
     return "<table style='font-size:12px;border-collapse:collapse'>" + "".join(rows) + "</table>"
 
-# %% ../../nbs/75_viz.explorer.ipynb #63b029b6
+# %% ../../nbs/75_viz.explorer.ipynb #c92edd33
 class Explorer:
     "Play a gridworld next to a Decision Transformer's predictions and internals (see above)."
     def __init__(
@@ -98,201 +103,211 @@ class Explorer:
         greedy: bool = True,              # "DT acts" takes the most likely action
         seed: int = 0,                    # the first episode's env seed; Reset moves to the next one
     ):
-        import ipywidgets as W
         self.W, self.probes, self.temperature, self.greedy, self.seed = W, probes or {}, temperature, greedy, seed
         self._rng = np.random.default_rng(seed)
         self._build_widgets()
         self.load_checkpoint(checkpoint, layout=layout, target_return=target_return)
 
-    # ---- loading -------------------------------------------------------------------------------------------
-    def load_checkpoint(self, checkpoint=None, layout: str | None = None, target_return: float | None = None):
-        "Load a checkpoint (path or `TrainedDT`) and start an episode on its environment (or `layout`)."
-        if checkpoint is None:
-            from midt.testing import quickstart_run
-            checkpoint = quickstart_run()["checkpoint"]
-        dt = trained_dt(checkpoint)
-        if dt.env_config.get("family") != "gridworld": raise ValueError(f"the explorer needs a DT trained on a midt gridworld; {dt.name} was not")
-        if dt.path is not None: self.w["checkpoint"].value = str(dt.path)
-        self.dt, self.model = dt, dt.model.eval()
-        self.base_config = dict(dt.env_config)
-        L, H = self.model.cfg.num_layers, self.model.cfg.num_heads
-        self.w["layer"].options, self.w["head"].options = list(range(L)), list(range(H))
-        self.w["layer"].value, self.w["head"].value = L - 1, 0
-        self.load_layout(layout, target_return)
+# %% ../../nbs/75_viz.explorer.ipynb #c2184004
+@patch
+def load_checkpoint(self: Explorer, checkpoint=None, layout: str | None = None, target_return: float | None = None):
+    "Load a checkpoint (path or `TrainedDT`) and start an episode on its environment (or `layout`)."
+    if checkpoint is None:
+        checkpoint = quickstart_run()["checkpoint"]
+    dt = trained_dt(checkpoint)
+    if dt.env_config.get("family") != "gridworld": raise ValueError(f"the explorer needs a DT trained on a midt gridworld; {dt.name} was not")
+    if dt.path is not None: self.w["checkpoint"].value = str(dt.path)
+    self.dt, self.model = dt, dt.model.eval()
+    self.base_config = dict(dt.env_config)
+    L, H = self.model.cfg.num_layers, self.model.cfg.num_heads
+    self.w["layer"].options, self.w["head"].options = list(range(L)), list(range(H))
+    self.w["layer"].value, self.w["head"].value = L - 1, 0
+    self.load_layout(layout, target_return)
 
-    def load_layout(self, layout: str | None = None, target_return: float | None = None):
-        "Switch to another layout (same observation size as the model's) and reset."
-        from midt.envs.oracle import optimal_return
-        cfg = dict(self.base_config)
-        if layout:
-            cfg = make_env_config(layout, obs_mode=cfg.get("obs_mode", "symbolic"), max_steps=cfg.get("max_steps", 100))
-            self.dt.fits(cfg, name=f"layout {layout!r}")             # the one fit check: observation size and actions
-            self.w["layout"].value = layout if layout in self.w["layout"].options else self.w["layout"].value
-        self.env_config = cfg
-        self.env = make_env(cfg, render_mode="rgb_array")
-        self.optimum = optimal_return(self.env.layout, max_steps=self.env.max_steps)
-        lo = -0.11 * self.env.max_steps
-        t = self.w["target"]
-        t.min, t.max = -1e9, 1e9
-        t.min, t.max, t.step = round(lo, 2), round(max(1.5 * self.optimum, self.optimum + 0.5), 2), 0.01
-        self._set_target = True
-        t.value = float(np.clip(self.optimum if target_return is None else target_return, t.min, t.max))
-        self._set_target = False
-        self.reset(self.seed)
+@patch
+def load_layout(self: Explorer, layout: str | None = None, target_return: float | None = None):
+    "Switch to another layout (same observation size as the model's) and reset."
+    cfg = dict(self.base_config)
+    if layout:
+        cfg = make_env_config(layout, obs_mode=cfg.get("obs_mode", "symbolic"), max_steps=cfg.get("max_steps", 100))
+        self.dt.fits(cfg, name=f"layout {layout!r}")             # the one fit check: observation size and actions
+        self.w["layout"].value = layout if layout in self.w["layout"].options else self.w["layout"].value
+    self.env_config = cfg
+    self.env = make_env(cfg, render_mode="rgb_array")
+    self.optimum = optimal_return(self.env.layout, max_steps=self.env.max_steps)
+    lo = -0.11 * self.env.max_steps
+    t = self.w["target"]
+    t.min, t.max = -1e9, 1e9
+    t.min, t.max, t.step = round(lo, 2), round(max(1.5 * self.optimum, self.optimum + 0.5), 2), 0.01
+    self._set_target = True
+    t.value = float(np.clip(self.optimum if target_return is None else target_return, t.min, t.max))
+    self._set_target = False
+    self.reset(self.seed)
 
-    # ---- the episode ---------------------------------------------------------------------------------------
-    def reset(self, seed: int | None = None):
-        "A new episode (env seed `seed`, default: the next one)."
-        self.seed = self.seed + 1 if seed is None else seed
-        obs, info = self.env.reset(seed=self.seed)
-        self.obs, self.actions, self.rewards, self.infos, self.done = [obs], [], [], [info], False
-        self.refresh()
+# %% ../../nbs/75_viz.explorer.ipynb #bb30990f
+@patch
+def reset(self: Explorer, seed: int | None = None):
+    "A new episode (env seed `seed`, default: the next one)."
+    self.seed = self.seed + 1 if seed is None else seed
+    obs, info = self.env.reset(seed=self.seed)
+    self.obs, self.actions, self.rewards, self.infos, self.done = [obs], [], [], [info], False
+    self.refresh()
 
-    def step(self, action: int):
-        "Take `action` (0 up, 1 down, 2 left, 3 right) and update every panel."
-        if self.done: self.w["status"].value = self._status("the episode is over: Back or Reset"); return
-        obs, r, term, trunc, info = self.env.step(int(action))
-        self.actions.append(int(action)); self.rewards.append(float(r)); self.infos.append(info)
-        self.obs.append(obs); self.done = term or trunc
-        self.refresh()
+@patch
+def step(self: Explorer, action: int):
+    "Take `action` (0 up, 1 down, 2 left, 3 right) and update every panel."
+    if self.done: self.w["status"].value = self._status("the episode is over: Back or Reset"); return
+    obs, r, term, trunc, info = self.env.step(int(action))
+    self.actions.append(int(action)); self.rewards.append(float(r)); self.infos.append(info)
+    self.obs.append(obs); self.done = term or trunc
+    self.refresh()
 
-    def dt_step(self):
-        "Let the DT choose (most likely action, or sampled when `greedy` is off)."
-        p = self.view["probs"]
-        self.step(int(p.argmax()) if self.greedy else int(self._rng.choice(len(p), p=p)))
+@patch
+def dt_step(self: Explorer):
+    "Let the DT choose (most likely action, or sampled when `greedy` is off)."
+    p = self.view["probs"]
+    self.step(int(p.argmax()) if self.greedy else int(self._rng.choice(len(p), p=p)))
 
-    def back(self):
-        "Undo the last step (replays the episode without it)."
-        if not self.actions: return
-        acts = self.actions[:-1]
-        self.reset(self.seed)
-        for a in acts:
-            obs, r, term, trunc, info = self.env.step(a)
-            self.actions.append(a); self.rewards.append(float(r)); self.infos.append(info); self.obs.append(obs)
-            self.done = term or trunc
-        self.refresh()
+@patch
+def back(self: Explorer):
+    "Undo the last step (replays the episode without it)."
+    if not self.actions: return
+    acts = self.actions[:-1]
+    self.reset(self.seed)
+    for a in acts:
+        obs, r, term, trunc, info = self.env.step(a)
+        self.actions.append(a); self.rewards.append(float(r)); self.infos.append(info); self.obs.append(obs)
+        self.done = term or trunc
+    self.refresh()
 
-    # ---- the model's view of the current step --------------------------------------------------------------
-    def context(self) -> dict:
-        "The DT's input for the current decision: the last K steps, as in a rollout."
-        t = len(self.actions)
-        togo = self.w["target"].value - np.concatenate([[0.0], np.cumsum(self.rewards)])     # [t + 1] in env units
-        return self.dt.windows(np.stack(self.obs), np.array(self.actions + [0], np.int64), togo, ends=[t])  # current action hidden
+# %% ../../nbs/75_viz.explorer.ipynb #7a89b725
+@patch
+def context(self: Explorer) -> dict:
+    "The DT's input for the current decision: the last K steps, as in a rollout."
+    t = len(self.actions)
+    togo = self.w["target"].value - np.concatenate([[0.0], np.cumsum(self.rewards)])     # [t + 1] in env units
+    return self.dt.windows(np.stack(self.obs), np.array(self.actions + [0], np.int64), togo, ends=[t])  # current action hidden
 
-    @torch.no_grad()
-    def analyse(self) -> dict:
-        "One cached forward at the current step: action probabilities, patterns, DLA, probe read-outs."
-        m, ctx = self.model, self.context()
-        logits, cache = m.run_with_cache(**ctx)
-        lg = logits[0, -1].float()
-        probs = (lg / self.temperature).softmax(-1).numpy()
-        labels, contrib = direct_logit_attribution(m, cache, by_head=True)          # [comp, 1, K, A]
-        probe_out = {}
-        for name, pr in self.probes.items():
-            x = cache[f"blocks.{pr['layer']}.hook_{pr['point']}"][0, 3 * (m.context_length - 1) + 1].float().numpy()[None]
-            if pr["classes"] is not None:
-                pv = pr["pipe"].predict_proba(x)[0]; k = int(pv.argmax())
-                probe_out[name] = (pr["classes"][k].tolist(), float(pv[k]))
-            else: probe_out[name] = (float(pr["pipe"].predict(x)[0]), None)
-        return {"logits": lg.numpy(), "probs": probs, "cache": cache, "dla_labels": labels, "dla": contrib[:, 0, -1].numpy(),
-                "bias": dla_bias(m).float().numpy(), "mask": ctx["attention_mask"][0].numpy(), "probes": probe_out}
+@patch
+@torch.no_grad()
+def analyse(self: Explorer) -> dict:
+    "One cached forward at the current step: action probabilities, patterns, DLA, probe read-outs."
+    m, ctx = self.model, self.context()
+    logits, cache = m.run_with_cache(**ctx)
+    lg = logits[0, -1].float()
+    probs = (lg / self.temperature).softmax(-1).numpy()
+    labels, contrib = direct_logit_attribution(m, cache, by_head=True)          # [comp, 1, K, A]
+    probe_out = {}
+    for name, pr in self.probes.items():
+        x = cache[f"blocks.{pr['layer']}.hook_{pr['point']}"][0, 3 * (m.context_length - 1) + 1].float().numpy()[None]
+        if pr["classes"] is not None:
+            pv = pr["pipe"].predict_proba(x)[0]; k = int(pv.argmax())
+            probe_out[name] = (pr["classes"][k].tolist(), float(pv[k]))
+        else: probe_out[name] = (float(pr["pipe"].predict(x)[0]), None)
+    return {"logits": lg.numpy(), "probs": probs, "cache": cache, "dla_labels": labels, "dla": contrib[:, 0, -1].numpy(),
+            "bias": dla_bias(m).float().numpy(), "mask": ctx["attention_mask"][0].numpy(), "probes": probe_out}
 
-    # ---- widgets -------------------------------------------------------------------------------------------
-    def _build_widgets(self):
-        W = self.W
-        btn = lambda d, icon, tip: W.Button(description=d, icon=icon, tooltip=tip, layout=W.Layout(width="auto"))
-        self.w = w = {
-            "up": btn("", "arrow-up", "up (w)"), "down": btn("", "arrow-down", "down (s)"),
-            "left": btn("", "arrow-left", "left (a)"), "right": btn("", "arrow-right", "right (d)"),
-            "dt": btn("DT acts", "play", "the DT takes its most likely action"), "back": btn("Back", "undo", "undo the last step"),
-            "reset": btn("Reset", "refresh", "a new episode (next seed)"),
-            "keys": W.Text(placeholder="keys: w a s d", layout=W.Layout(width="110px")),
-            "target": W.FloatSlider(description="target return", min=-10, max=10, step=0.01, continuous_update=False,
-                                    style={"description_width": "initial"}, layout=W.Layout(width="380px")),
-            "layer": W.Dropdown(description="layer", options=[0], layout=W.Layout(width="120px"), style={"description_width": "initial"}),
-            "head": W.Dropdown(description="head", options=[0], layout=W.Layout(width="110px"), style={"description_width": "initial"}),
-            "dla_action": W.Dropdown(description="DLA of", options=["DT's choice", *ACTION_NAMES], layout=W.Layout(width="170px"),
-                                     style={"description_width": "initial"}),
-            "checkpoint": W.Text(description="checkpoint", layout=W.Layout(width="420px"), style={"description_width": "initial"}),
-            "load": W.Button(description="Load checkpoint", icon="folder-open", layout=W.Layout(width="auto")),
-            "layout": W.Dropdown(description="layout", options=_layouts(), layout=W.Layout(width="220px"), style={"description_width": "initial"}),
-            "load_layout": W.Button(description="Load layout", icon="th", layout=W.Layout(width="auto")),
-            "frame": W.Image(format="png"), "attention": W.Image(format="png", layout=W.Layout(width="240px", height="240px")),
-            "probs": W.HTML(), "dla": W.HTML(), "probe_box": W.HTML(), "status": W.HTML(), "tokens": W.HTML(), "error": W.HTML(),
-        }
-        for i, name in enumerate(ACTION_NAMES): w[name].on_click(lambda _, i=i: self._safe(self.step, i))
-        w["dt"].on_click(lambda _: self._safe(self.dt_step)); w["back"].on_click(lambda _: self._safe(self.back))
-        w["reset"].on_click(lambda _: self._safe(self.reset))
-        w["keys"].observe(self._on_key, "value")
-        w["target"].observe(lambda ch: None if self._set_target else self._safe(self.refresh), "value")
-        for k in ("layer", "head", "dla_action"): w[k].observe(lambda ch: self._safe(self.refresh), "value")
-        w["load"].on_click(lambda _: self._safe(self.load_checkpoint, w["checkpoint"].value.strip() or None))
-        w["load_layout"].on_click(lambda _: self._safe(self.load_layout, w["layout"].value))
-        self._set_target = False
-        pad = W.Label(layout=W.Layout(width="38px"))
-        arrows = W.VBox([W.HBox([pad, w["up"]]), W.HBox([w["left"], w["down"], w["right"]])])
-        left = W.VBox([w["frame"], w["status"], W.HBox([arrows, W.VBox([w["dt"], w["back"], w["reset"], w["keys"]])])])
-        right = W.VBox([W.HTML("<b>action distribution</b>"), w["probs"], W.HBox([w["layer"], w["head"]]), w["attention"], w["tokens"],
-                        w["dla_action"], w["dla"], w["probe_box"]])
-        self.widget = W.VBox([w["target"], W.HBox([left, right], layout=W.Layout(gap="24px")),
-                              W.HBox([w["checkpoint"], w["load"], w["layout"], w["load_layout"]]), w["error"]])
+# %% ../../nbs/75_viz.explorer.ipynb #1fc7678a
+@patch
+def _build_widgets(self: Explorer):
+    W = self.W
+    btn = lambda d, icon, tip: W.Button(description=d, icon=icon, tooltip=tip, layout=W.Layout(width="auto"))
+    self.w = w = {
+        "up": btn("", "arrow-up", "up (w)"), "down": btn("", "arrow-down", "down (s)"),
+        "left": btn("", "arrow-left", "left (a)"), "right": btn("", "arrow-right", "right (d)"),
+        "dt": btn("DT acts", "play", "the DT takes its most likely action"), "back": btn("Back", "undo", "undo the last step"),
+        "reset": btn("Reset", "refresh", "a new episode (next seed)"),
+        "keys": W.Text(placeholder="keys: w a s d", layout=W.Layout(width="110px")),
+        "target": W.FloatSlider(description="target return", min=-10, max=10, step=0.01, continuous_update=False,
+                                style={"description_width": "initial"}, layout=W.Layout(width="380px")),
+        "layer": W.Dropdown(description="layer", options=[0], layout=W.Layout(width="120px"), style={"description_width": "initial"}),
+        "head": W.Dropdown(description="head", options=[0], layout=W.Layout(width="110px"), style={"description_width": "initial"}),
+        "dla_action": W.Dropdown(description="DLA of", options=["DT's choice", *ACTION_NAMES], layout=W.Layout(width="170px"),
+                                 style={"description_width": "initial"}),
+        "checkpoint": W.Text(description="checkpoint", layout=W.Layout(width="420px"), style={"description_width": "initial"}),
+        "load": W.Button(description="Load checkpoint", icon="folder-open", layout=W.Layout(width="auto")),
+        "layout": W.Dropdown(description="layout", options=_layouts(), layout=W.Layout(width="220px"), style={"description_width": "initial"}),
+        "load_layout": W.Button(description="Load layout", icon="th", layout=W.Layout(width="auto")),
+        "frame": W.Image(format="png"), "attention": W.Image(format="png", layout=W.Layout(width="240px", height="240px")),
+        "probs": W.HTML(), "dla": W.HTML(), "probe_box": W.HTML(), "status": W.HTML(), "tokens": W.HTML(), "error": W.HTML(),
+    }
+    for i, name in enumerate(ACTION_NAMES): w[name].on_click(lambda _, i=i: self._safe(self.step, i))
+    w["dt"].on_click(lambda _: self._safe(self.dt_step)); w["back"].on_click(lambda _: self._safe(self.back))
+    w["reset"].on_click(lambda _: self._safe(self.reset))
+    w["keys"].observe(self._on_key, "value")
+    w["target"].observe(lambda ch: None if self._set_target else self._safe(self.refresh), "value")
+    for k in ("layer", "head", "dla_action"): w[k].observe(lambda ch: self._safe(self.refresh), "value")
+    w["load"].on_click(lambda _: self._safe(self.load_checkpoint, w["checkpoint"].value.strip() or None))
+    w["load_layout"].on_click(lambda _: self._safe(self.load_layout, w["layout"].value))
+    self._set_target = False
+    pad = W.Label(layout=W.Layout(width="38px"))
+    arrows = W.VBox([W.HBox([pad, w["up"]]), W.HBox([w["left"], w["down"], w["right"]])])
+    left = W.VBox([w["frame"], w["status"], W.HBox([arrows, W.VBox([w["dt"], w["back"], w["reset"], w["keys"]])])])
+    right = W.VBox([W.HTML("<b>action distribution</b>"), w["probs"], W.HBox([w["layer"], w["head"]]), w["attention"], w["tokens"],
+                    w["dla_action"], w["dla"], w["probe_box"]])
+    self.widget = W.VBox([w["target"], W.HBox([left, right], layout=W.Layout(gap="24px")),
+                          W.HBox([w["checkpoint"], w["load"], w["layout"], w["load_layout"]]), w["error"]])
 
-    def _safe(self, fn, *args):
-        "Run a callback; show an error in the panel instead of losing it in the kernel log."
-        try:
-            self.w["error"].value = ""; fn(*args)
-        except Exception as e:
-            self.w["error"].value = f"<span style='color:#c44e52'>{type(e).__name__}: {e}</span>"
+@patch
+def _safe(self: Explorer, fn, *args):
+    "Run a callback; show an error in the panel instead of losing it in the kernel log."
+    try:
+        self.w["error"].value = ""; fn(*args)
+    except Exception as e:
+        self.w["error"].value = f"<span style='color:#c44e52'>{type(e).__name__}: {e}</span>"
 
-    def _on_key(self, change):
-        keys = {"w": 0, "s": 1, "a": 2, "d": 3}
-        text = change["new"]
-        if not text: return
-        self.w["keys"].value = ""
-        for ch in text.lower():
-            if ch in keys: self._safe(self.step, keys[ch])
+@patch
+def _on_key(self: Explorer, change):
+    keys = {"w": 0, "s": 1, "a": 2, "d": 3}
+    text = change["new"]
+    if not text: return
+    self.w["keys"].value = ""
+    for ch in text.lower():
+        if ch in keys: self._safe(self.step, keys[ch])
 
-    def _status(self, extra: str = "") -> str:
-        ret = sum(self.rewards)
-        togo = self.w["target"].value - ret
-        s = (f"seed {self.seed} · step {len(self.actions)} · return {ret:+.2f} · return-to-go {togo:+.2f}"
-             f"{' · <b>done</b>' if self.done else ''}")
-        return s + (f"<br><i>{extra}</i>" if extra else "")
+# %% ../../nbs/75_viz.explorer.ipynb #6be52006
+@patch
+def _status(self: Explorer, extra: str = "") -> str:
+    ret = sum(self.rewards)
+    togo = self.w["target"].value - ret
+    s = (f"seed {self.seed} · step {len(self.actions)} · return {ret:+.2f} · return-to-go {togo:+.2f}"
+         f"{' · <b>done</b>' if self.done else ''}")
+    return s + (f"<br><i>{extra}</i>" if extra else "")
 
-    def refresh(self):
-        "Recompute the model's view and update every panel."
-        w = self.w
-        self.view = v = self.analyse()
-        w["frame"].value = png(self.env.render())
-        w["status"].value = self._status()
-        names = list(ACTION_NAMES[:len(v["probs"])])
-        choice = int(v["probs"].argmax())
-        w["probs"].value = bars_html(dict(zip(names, v["probs"].tolist())), highlight=names[choice])
-        l, h = w["layer"].value, w["head"].value
-        pat = v["cache"][f"blocks.{l}.attn.hook_pattern"][0, h].float().numpy()
-        real = np.repeat(v["mask"].astype(bool), 3)
-        keep = np.flatnonzero(real)
-        w["attention"].value = heatmap_png(pat[np.ix_(keep, keep)] ** 0.5, cell=max(4, min(24, 240 // max(len(keep), 1))))
-        labs = token_labels(self.model.context_length)
-        w["tokens"].value = (f"<span style='font-size:11px'>L{l}H{h}, √ of the pattern; rows query, columns key: "
-                             f"{' '.join(labs[i] for i in keep[-12:])}{' (last 12)' if len(keep) > 12 else ''}</span>")
-        a = choice if w["dla_action"].value == "DT's choice" else ACTION_NAMES.index(w["dla_action"].value)
-        dla = dict(zip(v["dla_labels"], v["dla"][:, a].tolist())); dla["bias"] = float(v["bias"][a])
-        w["dla"].value = f"<b>direct logit attribution to {names[a]}</b>" + bars_html(dla, signed=True)
-        if v["probes"]:
-            rows = []
-            for name, (val, p) in v["probes"].items():
-                truth = self.infos[-1].get(self.probes[name]["truth"]) if self.probes[name]["truth"] else None
-                shown = f"{val:.2f}" if isinstance(val, float) else str(val)
-                rows.append(f"<tr><td>{name}</td><td><b>{shown}</b></td><td>{'' if p is None else f'p {p:.2f}'}</td>"
-                            f"<td style='color:#777'>{'' if truth is None else f'true: {np.asarray(truth).tolist()}'}</td></tr>")
-            w["probe_box"].value = "<b>probes</b><table style='font-size:12px'>" + "".join(rows) + "</table>"
-        else: w["probe_box"].value = ""
+@patch
+def refresh(self: Explorer):
+    "Recompute the model's view and update every panel."
+    w = self.w
+    self.view = v = self.analyse()
+    w["frame"].value = png(self.env.render())
+    w["status"].value = self._status()
+    names = list(ACTION_NAMES[:len(v["probs"])])
+    choice = int(v["probs"].argmax())
+    w["probs"].value = bars_html(dict(zip(names, v["probs"].tolist())), highlight=names[choice])
+    l, h = w["layer"].value, w["head"].value
+    pat = v["cache"][f"blocks.{l}.attn.hook_pattern"][0, h].float().numpy()
+    real = np.repeat(v["mask"].astype(bool), 3)
+    keep = np.flatnonzero(real)
+    w["attention"].value = heatmap_png(pat[np.ix_(keep, keep)] ** 0.5, cell=max(4, min(24, 240 // max(len(keep), 1))))
+    labs = token_labels(self.model.context_length)
+    w["tokens"].value = (f"<span style='font-size:11px'>L{l}H{h}, √ of the pattern; rows query, columns key: "
+                         f"{' '.join(labs[i] for i in keep[-12:])}{' (last 12)' if len(keep) > 12 else ''}</span>")
+    a = choice if w["dla_action"].value == "DT's choice" else ACTION_NAMES.index(w["dla_action"].value)
+    dla = dict(zip(v["dla_labels"], v["dla"][:, a].tolist())); dla["bias"] = float(v["bias"][a])
+    w["dla"].value = f"<b>direct logit attribution to {names[a]}</b>" + bars_html(dla, signed=True)
+    if v["probes"]:
+        rows = []
+        for name, (val, p) in v["probes"].items():
+            truth = self.infos[-1].get(self.probes[name]["truth"]) if self.probes[name]["truth"] else None
+            shown = f"{val:.2f}" if isinstance(val, float) else str(val)
+            rows.append(f"<tr><td>{name}</td><td><b>{shown}</b></td><td>{'' if p is None else f'p {p:.2f}'}</td>"
+                        f"<td style='color:#777'>{'' if truth is None else f'true: {np.asarray(truth).tolist()}'}</td></tr>")
+        w["probe_box"].value = "<b>probes</b><table style='font-size:12px'>" + "".join(rows) + "</table>"
+    else: w["probe_box"].value = ""
 
-    def _ipython_display_(self):
-        from IPython.display import display
-        display(self.widget)
+@patch
+def _ipython_display_(self: Explorer):
+    from IPython.display import display
+    display(self.widget)
 
-def _layouts() -> list[str]:
-    from midt.envs.layout import shipped_layouts
-    return shipped_layouts()
+def _layouts() -> list[str]: return shipped_layouts()
