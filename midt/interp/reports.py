@@ -130,20 +130,22 @@ def probing_report(
                   _figures(**{f"probe_{t.replace(':', '_')}": plot_probe_results(res) for t, res in results.items()}))
 
 # %% ../../nbs/78_interp.reports.ipynb #9ff7b061
-def check_gridworld(data) -> None:
-    "Counterfactual pairs replay episodes in a midt gridworld: raise a one-line `ValueError` for other data."
+def check_gridworld(data, counterfactual: str = "cue") -> None:
+    """Counterfactual pairs replay episodes from their seeds and actions: a `return` pair works in any midt environment
+    (gridworld or MiniGrid); the others edit a midt gridworld's state. A one-line `ValueError` otherwise."""
     family = data.env_config.get("family")
-    if family != "gridworld":
-        raise ValueError(f"{data.path}: patching replays episodes as counterfactual pairs, which needs a midt gridworld "
-                         f"(this data's environment family is {family!r})")
+    if counterfactual != "return" and family != "gridworld":
+        raise ValueError(f"{data.path}: {counterfactual!r} counterfactual pairs edit a midt gridworld's state "
+                         f"(this data's environment family is {family!r}); use counterfactual 'return'")
 
 def patching_pairs(dt, data, counterfactual: str = "return", rtg_delta: float | None = None, num_episodes: int = 32,
                    num_pairs: int = 64, temperature: float = 0.5, seed: int = 0):
     "`num_pairs` pairs (drawn at random) from `num_episodes` of the DT's episodes at the data's best return; -> (pairs, delta)."
-    check_gridworld(data)
+    check_gridworld(data, counterfactual)
     dt = _trained(dt)
     top = float(np.max(data.returns))
-    delta = float(rtg_delta) if rtg_delta is not None else -0.5 * float(np.ptp(data.returns))
+    span = float(np.ptp(data.returns)) or max(abs(top), 1.0)         # all returns equal: still ask for a different one
+    delta = float(rtg_delta) if rtg_delta is not None else -0.5 * span
     eps = rollout(dt.actor(), data.env_config, [top], num_episodes, seed, temperature=temperature)
     # the cue only matters until a key is in hand: keep the decision steps before any key is picked up
     steps = (lambda t, lat: bool(np.all(lat["keys_present"]))) if counterfactual == "cue" else None
