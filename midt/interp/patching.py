@@ -298,7 +298,7 @@ def rtg_counterfactual(inputs: dict, delta: float) -> dict:
 
 def plot_patching_heatmap(effect: Tensor, title: str = "", row_labels: list[str] | None = None, ax=None):
     "Heatmap of a [layers, positions] (or [layers, heads]) effect with token labels."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # here, not at the top: pyplot takes ~1 s to import and only plots need it
     L, T = effect.shape
     if ax is None: _, ax = plt.subplots(figsize=(max(5, 0.28 * T), 0.6 * L + 1.4))
     v = float(effect.abs().max()) or 1.0

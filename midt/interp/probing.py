@@ -111,7 +111,7 @@ def probe_all_layers(self: ProbingExperiment, dataloader=None, target: str = "ac
 # %% ../../nbs/72_interp.probing.ipynb #a4167f58
 def plot_probe_results(results: list[dict], title: str | None = None):
     "Score per layer and residual point, with the baseline and the control task."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # here, not at the top: pyplot takes ~1 s to import and only plots need it
     xs = [f"L{r['layer']} {r['point'].replace('resid_', '')}" for r in results]
     fig, ax = plt.subplots(figsize=(max(4, 0.55 * len(xs)), 3.2))
     ax.plot(xs, [r["score"] for r in results], "o-", label="probe")
