@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 import gymnasium as gym
 import numpy as np
+from fastcore.basics import patch
 from gymnasium import spaces
 
 from .layout import KEY_COLOURS, Layout, load_layout
@@ -125,7 +126,7 @@ def _disc(px: int, radius: float) -> np.ndarray:
     c = (px - 1) / 2
     return (yy - c) ** 2 + (xx - c) ** 2 <= (px * radius) ** 2
 
-# %% ../../nbs/11_envs.gridworld.ipynb #ee7fe393
+# %% ../../nbs/11_envs.gridworld.ipynb #5370b385
 class GridWorldEnv(gym.Env):
     "A gridworld with keys, doors and rewards; see the rules above. `info` carries the ground-truth latents."
     metadata = {"render_modes": ["rgb_array"], "render_fps": 8}
@@ -166,210 +167,229 @@ class GridWorldEnv(gym.Env):
         self._wrong = self.dynamics.wrong_key_masks(self._correct)
         self._t = 0
 
-    # ---- observations: written in place, touching only what a step changed -------------------------------------
-    def _build_tables(self):
-        l, h, w = self.layout, self.layout.height, self.layout.width
-        self.n_doors, self.n_keys, self.n_rewards = len(l.doors), len(l.keys), len(l.rewards)
-        hw = h * w
-        static = np.zeros((len(CELL_TYPES), h, w), np.float32)
-        walls = l.walls
-        static[0][walls] = 1; static[1][~walls] = 1
-        for p in l.doors + l.keys + l.rewards: static[1][p] = 0
-        flat = lambda ch, p: ch * hw + p[0] * w + p[1]
-        # symbolic: [cell types (7) + agent plane, H, W] flattened, then held key (3), then cue (2 per door)
-        self._grid_size = (len(CELL_TYPES) + 1) * hw
-        self._static = np.concatenate([static.ravel(), np.zeros(hw, np.float32)])
-        self._door_idx = [(flat(2, p), flat(3, p)) for p in l.doors]                       # (closed, open)
-        self._key_idx = [(flat(3 + c, p), flat(1, p)) for p, c in zip(l.keys, l.key_colours)]  # (present, floor)
-        self._rew_idx = [(flat(6, p), flat(1, p)) for p in l.rewards]                    # (present, floor)
-        self._agent_off = len(CELL_TYPES) * hw
-        self._cue_dim = 2 * self.n_doors if self.posner else 0
-        # symbolic_minimal: row one-hot (H), col one-hot (W), held (3), cue, keys, doors open, rewards available
-        self._min_bits = h + w + 3 + self._cue_dim
-        self._free = [r * w + c for r in range(h) for c in range(w) if l.grid[r][c] in ".S"]
-        self._sprites, self._bit_cache = {}, {}
-        # radix sizes for the tabular state index
-        self._radix = (hw, 3, 1 << self.n_keys, 1 << self.n_doors, 1 << self.n_rewards, 1 << self.n_rewards)
+# %% ../../nbs/11_envs.gridworld.ipynb #5f4fd528
+@patch
+def _build_tables(self: GridWorldEnv):
+    l, h, w = self.layout, self.layout.height, self.layout.width
+    self.n_doors, self.n_keys, self.n_rewards = len(l.doors), len(l.keys), len(l.rewards)
+    hw = h * w
+    static = np.zeros((len(CELL_TYPES), h, w), np.float32)
+    walls = l.walls
+    static[0][walls] = 1; static[1][~walls] = 1
+    for p in l.doors + l.keys + l.rewards: static[1][p] = 0
+    flat = lambda ch, p: ch * hw + p[0] * w + p[1]
+    # symbolic: [cell types (7) + agent plane, H, W] flattened, then held key (3), then cue (2 per door)
+    self._grid_size = (len(CELL_TYPES) + 1) * hw
+    self._static = np.concatenate([static.ravel(), np.zeros(hw, np.float32)])
+    self._door_idx = [(flat(2, p), flat(3, p)) for p in l.doors]                       # (closed, open)
+    self._key_idx = [(flat(3 + c, p), flat(1, p)) for p, c in zip(l.keys, l.key_colours)]  # (present, floor)
+    self._rew_idx = [(flat(6, p), flat(1, p)) for p in l.rewards]                    # (present, floor)
+    self._agent_off = len(CELL_TYPES) * hw
+    self._cue_dim = 2 * self.n_doors if self.posner else 0
+    # symbolic_minimal: row one-hot (H), col one-hot (W), held (3), cue, keys, doors open, rewards available
+    self._min_bits = h + w + 3 + self._cue_dim
+    self._free = [r * w + c for r in range(h) for c in range(w) if l.grid[r][c] in ".S"]
+    self._sprites, self._bit_cache = {}, {}
+    # radix sizes for the tabular state index
+    self._radix = (hw, 3, 1 << self.n_keys, 1 << self.n_doors, 1 << self.n_rewards, 1 << self.n_rewards)
 
-    def _write_symbolic(self, buf: np.ndarray, s: State, prev: State | None = None):
-        "Write `s` into a flat symbolic buffer; given the previous state, only the entries that changed."
-        if prev is None:
-            buf[:self._grid_size] = self._static; buf[self._grid_size:] = 0
-            changed, prev_pos, prev_held = ((1 << self.n_doors) - 1, (1 << self.n_keys) - 1, (1 << self.n_rewards) - 1), None, None
-        else:
-            changed = (s.doors ^ prev.doors, s.keys ^ prev.keys, s.rewards ^ prev.rewards)
-            prev_pos, prev_held = prev.pos, prev.held
-        for mask_new, diff, table in zip((s.doors, s.keys, s.rewards), changed, (self._door_idx, self._key_idx, self._rew_idx)):
-            while diff:
-                i = (diff & -diff).bit_length() - 1; diff &= diff - 1
-                on = (mask_new >> i) & 1
-                a, b = table[i]
-                if table is self._door_idx: buf[a], buf[b] = 1 - on, on      # closed / open
-                else: buf[a], buf[b] = on, 1 - on                            # item / floor underneath
-        if prev_pos != s.pos:
-            if prev_pos is not None: buf[self._agent_off + prev_pos] = 0
-            buf[self._agent_off + s.pos] = 1
-        if prev_held != s.held:
-            if prev_held is not None: buf[self._grid_size + prev_held] = 0
-            buf[self._grid_size + s.held] = 1
-        if prev is None and self.posner:
-            for d, colour in enumerate(self._cue): buf[self._grid_size + 3 + 2 * d + colour - 1] = 1
+# %% ../../nbs/11_envs.gridworld.ipynb #229946a4
+@patch
+def _write_symbolic(self: GridWorldEnv, buf: np.ndarray, s: State, prev: State | None = None):
+    "Write `s` into a flat symbolic buffer; given the previous state, only the entries that changed."
+    if prev is None:
+        buf[:self._grid_size] = self._static; buf[self._grid_size:] = 0
+        changed, prev_pos, prev_held = ((1 << self.n_doors) - 1, (1 << self.n_keys) - 1, (1 << self.n_rewards) - 1), None, None
+    else:
+        changed = (s.doors ^ prev.doors, s.keys ^ prev.keys, s.rewards ^ prev.rewards)
+        prev_pos, prev_held = prev.pos, prev.held
+    for mask_new, diff, table in zip((s.doors, s.keys, s.rewards), changed, (self._door_idx, self._key_idx, self._rew_idx)):
+        while diff:
+            i = (diff & -diff).bit_length() - 1; diff &= diff - 1
+            on = (mask_new >> i) & 1
+            a, b = table[i]
+            if table is self._door_idx: buf[a], buf[b] = 1 - on, on      # closed / open
+            else: buf[a], buf[b] = on, 1 - on                            # item / floor underneath
+    if prev_pos != s.pos:
+        if prev_pos is not None: buf[self._agent_off + prev_pos] = 0
+        buf[self._agent_off + s.pos] = 1
+    if prev_held != s.held:
+        if prev_held is not None: buf[self._grid_size + prev_held] = 0
+        buf[self._grid_size + s.held] = 1
+    if prev is None and self.posner:
+        for d, colour in enumerate(self._cue): buf[self._grid_size + 3 + 2 * d + colour - 1] = 1
 
-    def _write_minimal(self, buf: np.ndarray, s: State, prev: State | None = None):
-        "Write `s` into a symbolic_minimal buffer (in place, like `_write_symbolic`)."
-        h, w = self.layout.height, self.layout.width
-        if prev is None or prev.pos != s.pos:
-            buf[:h + w] = 0
-            r, c = divmod(s.pos, w); buf[r] = 1; buf[h + c] = 1
-        if prev is None or prev.held != s.held:
-            buf[h + w:h + w + 3] = 0; buf[h + w + s.held] = 1
-        if prev is None and self.posner:
-            buf[h + w + 3:self._min_bits] = 0
-            for d, colour in enumerate(self._cue): buf[h + w + 3 + 2 * d + colour - 1] = 1
-        o = self._min_bits
-        for mask, n in ((s.keys, self.n_keys), (s.doors, self.n_doors), (s.rewards, self.n_rewards)):
-            buf[o:o + n] = self._bits(mask, n); o += n
+# %% ../../nbs/11_envs.gridworld.ipynb #a71f0d85
+@patch
+def _write_minimal(self: GridWorldEnv, buf: np.ndarray, s: State, prev: State | None = None):
+    "Write `s` into a symbolic_minimal buffer (in place, like `_write_symbolic`)."
+    h, w = self.layout.height, self.layout.width
+    if prev is None or prev.pos != s.pos:
+        buf[:h + w] = 0
+        r, c = divmod(s.pos, w); buf[r] = 1; buf[h + c] = 1
+    if prev is None or prev.held != s.held:
+        buf[h + w:h + w + 3] = 0; buf[h + w + s.held] = 1
+    if prev is None and self.posner:
+        buf[h + w + 3:self._min_bits] = 0
+        for d, colour in enumerate(self._cue): buf[h + w + 3 + 2 * d + colour - 1] = 1
+    o = self._min_bits
+    for mask, n in ((s.keys, self.n_keys), (s.doors, self.n_doors), (s.rewards, self.n_rewards)):
+        buf[o:o + n] = self._bits(mask, n); o += n
 
-    def _bits(self, mask: int, n: int) -> np.ndarray:
-        "Read-only int8 array of the n low bits of `mask` (cached: the same few masks recur)."
-        a = self._bit_cache.get((mask, n))
-        if a is None:
-            a = np.array([(mask >> i) & 1 for i in range(n)], np.int8); a.flags.writeable = False
-            self._bit_cache[mask, n] = a
-        return a
+@patch
+def _bits(self: GridWorldEnv, mask: int, n: int) -> np.ndarray:
+    "Read-only int8 array of the n low bits of `mask` (cached: the same few masks recur)."
+    a = self._bit_cache.get((mask, n))
+    if a is None:
+        a = np.array([(mask >> i) & 1 for i in range(n)], np.int8); a.flags.writeable = False
+        self._bit_cache[mask, n] = a
+    return a
 
-    def _symbolic_grid(self, s: State) -> np.ndarray:
-        "[len(CELL_TYPES) + 1, H, W]: one-hot cell types, then the agent plane."
-        buf = np.empty(self._grid_size + 3 + self._cue_dim, np.float32)
-        self._write_symbolic(buf, s)
-        return buf[:self._grid_size].reshape(len(CELL_TYPES) + 1, self.layout.height, self.layout.width)
+# %% ../../nbs/11_envs.gridworld.ipynb #ad19f3d3
+@patch
+def _symbolic_grid(self: GridWorldEnv, s: State) -> np.ndarray:
+    "[len(CELL_TYPES) + 1, H, W]: one-hot cell types, then the agent plane."
+    buf = np.empty(self._grid_size + 3 + self._cue_dim, np.float32)
+    self._write_symbolic(buf, s)
+    return buf[:self._grid_size].reshape(len(CELL_TYPES) + 1, self.layout.height, self.layout.width)
 
-    def _make_obs_space(self):
-        h, w = self.layout.height, self.layout.width
-        grid_shape = (len(CELL_TYPES) + 1, h, w)
-        sym = (spaces.Box(0, 1, (self._grid_size + 3 + self._cue_dim,), np.float32) if self.flatten else
-               spaces.Dict({"grid": spaces.Box(0, 1, grid_shape, np.float32),
-                            "extras": spaces.Box(0, 1, (3 + self._cue_dim,), np.float32)}))
-        band = 1 if self.posner else 0
-        pix = spaces.Box(0, 255, ((h + band) * self.pixel_cell, w * self.pixel_cell, 3), np.uint8)
-        if self.obs_mode == "symbolic": return sym
-        if self.obs_mode == "symbolic_minimal":
-            return spaces.Box(0, 1, (self._min_bits + self.n_keys + self.n_doors + self.n_rewards,), np.float32)
-        if self.obs_mode == "pixels": return pix
-        return spaces.Dict({"symbolic": sym, "pixels": pix})
+@patch
+def _make_obs_space(self: GridWorldEnv):
+    h, w = self.layout.height, self.layout.width
+    grid_shape = (len(CELL_TYPES) + 1, h, w)
+    sym = (spaces.Box(0, 1, (self._grid_size + 3 + self._cue_dim,), np.float32) if self.flatten else
+           spaces.Dict({"grid": spaces.Box(0, 1, grid_shape, np.float32),
+                        "extras": spaces.Box(0, 1, (3 + self._cue_dim,), np.float32)}))
+    band = 1 if self.posner else 0
+    pix = spaces.Box(0, 255, ((h + band) * self.pixel_cell, w * self.pixel_cell, 3), np.uint8)
+    if self.obs_mode == "symbolic": return sym
+    if self.obs_mode == "symbolic_minimal":
+        return spaces.Box(0, 1, (self._min_bits + self.n_keys + self.n_doors + self.n_rewards,), np.float32)
+    if self.obs_mode == "pixels": return pix
+    return spaces.Dict({"symbolic": sym, "pixels": pix})
 
-    def _obs(self, prev: State | None = None):
-        "The observation of the current state; `prev` (the state before this step) lets buffers update in place."
-        s, m = self._state, self.obs_mode
-        if m == "symbolic_minimal":
-            self._write_minimal(self._min_buf, s, prev); return self._min_buf.copy()
-        if m in ("symbolic", "both"):
-            self._write_symbolic(self._sym_buf, s, prev)
-            sym = (self._sym_buf.copy() if self.flatten else
-                   {"grid": self._sym_buf[:self._grid_size].reshape(-1, self.layout.height, self.layout.width).copy(),
-                    "extras": self._sym_buf[self._grid_size:].copy()})
-            if m == "symbolic": return sym
-            return {"symbolic": sym, "pixels": self.frame(self.pixel_cell)}
-        return self.frame(self.pixel_cell)
+@patch
+def _obs(self: GridWorldEnv, prev: State | None = None):
+    "The observation of the current state; `prev` (the state before this step) lets buffers update in place."
+    s, m = self._state, self.obs_mode
+    if m == "symbolic_minimal":
+        self._write_minimal(self._min_buf, s, prev); return self._min_buf.copy()
+    if m in ("symbolic", "both"):
+        self._write_symbolic(self._sym_buf, s, prev)
+        sym = (self._sym_buf.copy() if self.flatten else
+               {"grid": self._sym_buf[:self._grid_size].reshape(-1, self.layout.height, self.layout.width).copy(),
+                "extras": self._sym_buf[self._grid_size:].copy()})
+        if m == "symbolic": return sym
+        return {"symbolic": sym, "pixels": self.frame(self.pixel_cell)}
+    return self.frame(self.pixel_cell)
 
-    # ---- latents ---------------------------------------------------------------------------------------------
-    def state_index(self, s: State | None = None) -> int:
-        "A unique integer for the tabular state (position, held key, keys, doors, rewards, destroyed)."
-        s = self._state if s is None else s
-        idx = 0
-        for v, n in zip(s, self._radix): idx = idx * n + v
-        return idx
+# %% ../../nbs/11_envs.gridworld.ipynb #3044e621
+@patch
+def state_index(self: GridWorldEnv, s: State | None = None) -> int:
+    "A unique integer for the tabular state (position, held key, keys, doors, rewards, destroyed)."
+    s = self._state if s is None else s
+    idx = 0
+    for v, n in zip(s, self._radix): idx = idx * n + v
+    return idx
 
-    @property
-    def num_states(self) -> int:
-        "Size of the `state_index` range (an upper bound on the reachable states)."
-        return int(np.prod(self._radix, dtype=object))
+@patch(as_prop=True)
+def num_states(self: GridWorldEnv) -> int:
+    "Size of the `state_index` range (an upper bound on the reachable states)."
+    return int(np.prod(self._radix, dtype=object))
 
-    def latents(self) -> dict:
-        "The ground-truth variables of the current state (also in every `info`)."
-        s, l = self._state, self.layout
-        r, c = divmod(s.pos, l.width)
-        out = {"agent_pos": np.array((r, c), np.int32), "held_key": s.held,
-               "doors_open": self._bits(s.doors, self.n_doors).copy(),      # fresh arrays: callers keep infos
-               "keys_present": self._bits(s.keys, self.n_keys).copy(),
-               "rewards_available": self._bits(s.rewards, self.n_rewards).copy(),
-               "rewards_destroyed": self._bits(s.destroyed, self.n_rewards).copy(),
-               "room": int(l.rooms[r, c]), "state_index": self.state_index(s), "timestep": self._t}
-        if self.posner:
-            out["cue"], out["correct_keys"] = self._cue_arr.copy(), self._correct_arr.copy()
-        return out
+@patch
+def latents(self: GridWorldEnv) -> dict:
+    "The ground-truth variables of the current state (also in every `info`)."
+    s, l = self._state, self.layout
+    r, c = divmod(s.pos, l.width)
+    out = {"agent_pos": np.array((r, c), np.int32), "held_key": s.held,
+           "doors_open": self._bits(s.doors, self.n_doors).copy(),      # fresh arrays: callers keep infos
+           "keys_present": self._bits(s.keys, self.n_keys).copy(),
+           "rewards_available": self._bits(s.rewards, self.n_rewards).copy(),
+           "rewards_destroyed": self._bits(s.destroyed, self.n_rewards).copy(),
+           "room": int(l.rooms[r, c]), "state_index": self.state_index(s), "timestep": self._t}
+    if self.posner:
+        out["cue"], out["correct_keys"] = self._cue_arr.copy(), self._correct_arr.copy()
+    return out
 
-    # ---- gymnasium API ---------------------------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        options = options or {}
-        start = None
-        if "start" in options:
-            r, c = options["start"]; start = r * self.layout.width + c
-            if start not in self._free: raise ValueError(f"start {(r, c)} is not a free floor cell of {self.layout.source}")
-        elif self.random_start: start = int(self.np_random.choice(self._free))
-        self._state, self._t = self.dynamics.initial_state(start), 0
-        self._sym_buf = np.empty(self._grid_size + 3 + self._cue_dim, np.float32)
-        self._min_buf = np.empty(self._min_bits + self.n_keys + self.n_doors + self.n_rewards, np.float32)
-        if self.posner:
-            correct = options.get("correct_keys")
-            if correct is None: correct = tuple(int(v) for v in self.np_random.integers(1, 3, self.n_doors))
-            self._correct = tuple(correct)
-            valid = self.np_random.random(self.n_doors) < self.cue_validity
-            self._cue = options.get("cue") or tuple(c if v else 3 - c for c, v in zip(self._correct, valid))
-            self._wrong = self.dynamics.wrong_key_masks(self._correct)
-            self._cue_arr, self._correct_arr = np.array(self._cue, np.int8), np.array(self._correct, np.int8)
-            self._cue_arr.flags.writeable = self._correct_arr.flags.writeable = False
-        return self._obs(), self.latents()
+# %% ../../nbs/11_envs.gridworld.ipynb #f7fa7344
+@patch
+def reset(self: GridWorldEnv, *, seed: int | None = None, options: dict | None = None):
+    super(GridWorldEnv, self).reset(seed=seed)
+    options = options or {}
+    start = None
+    if "start" in options:
+        r, c = options["start"]; start = r * self.layout.width + c
+        if start not in self._free: raise ValueError(f"start {(r, c)} is not a free floor cell of {self.layout.source}")
+    elif self.random_start: start = int(self.np_random.choice(self._free))
+    self._state, self._t = self.dynamics.initial_state(start), 0
+    self._sym_buf = np.empty(self._grid_size + 3 + self._cue_dim, np.float32)
+    self._min_buf = np.empty(self._min_bits + self.n_keys + self.n_doors + self.n_rewards, np.float32)
+    if self.posner:
+        correct = options.get("correct_keys")
+        if correct is None: correct = tuple(int(v) for v in self.np_random.integers(1, 3, self.n_doors))
+        self._correct = tuple(correct)
+        valid = self.np_random.random(self.n_doors) < self.cue_validity
+        self._cue = options.get("cue") or tuple(c if v else 3 - c for c, v in zip(self._correct, valid))
+        self._wrong = self.dynamics.wrong_key_masks(self._correct)
+        self._cue_arr, self._correct_arr = np.array(self._cue, np.int8), np.array(self._correct, np.int8)
+        self._cue_arr.flags.writeable = self._correct_arr.flags.writeable = False
+    return self._obs(), self.latents()
 
-    def step(self, action):
-        a = int(action)
-        if not 0 <= a < 4: raise ValueError(f"action {action!r} is not one of 0..3 ({', '.join(ACTION_NAMES)})")
-        prev = self._state
-        self._state, reward, collided = self.dynamics.step(prev, a, self._wrong)
-        self._t += 1
-        terminated = self._state.rewards == 0
-        truncated = not terminated and self._t >= self.max_steps
-        info = self.latents(); info["collided"] = collided
-        return self._obs(prev), float(reward), terminated, truncated, info
+@patch
+def step(self: GridWorldEnv, action):
+    a = int(action)
+    if not 0 <= a < 4: raise ValueError(f"action {action!r} is not one of 0..3 ({', '.join(ACTION_NAMES)})")
+    prev = self._state
+    self._state, reward, collided = self.dynamics.step(prev, a, self._wrong)
+    self._t += 1
+    terminated = self._state.rewards == 0
+    truncated = not terminated and self._t >= self.max_steps
+    info = self.latents(); info["collided"] = collided
+    return self._obs(prev), float(reward), terminated, truncated, info
 
-    @property
-    def state(self) -> State:
-        "The full dynamic state (read-only: change it with `set_state`)."
-        return self._state
+# %% ../../nbs/11_envs.gridworld.ipynb #8210aba0
+@patch(as_prop=True)
+def state(self: GridWorldEnv) -> State:
+    "The full dynamic state (read-only: change it with `set_state`)."
+    return self._state
 
-    def set_state(self, state: State):
-        "Put the env in `state` (a counterfactual: e.g. another held key); returns its observation, written fresh."
-        s = State(*(int(v) for v in state))
-        if not 0 <= s.pos < self.dynamics.n_cells or self.layout.walls.flat[s.pos]:
-            raise ValueError(f"state.pos {s.pos} is a wall or outside the grid of {self.layout.source}")
-        if s.held not in (0, 1, 2): raise ValueError(f"state.held {s.held} is not 0 (none), 1 (red) or 2 (blue)")
-        self._state = s
-        return self._obs()
+@patch
+def set_state(self: GridWorldEnv, state: State):
+    "Put the env in `state` (a counterfactual: e.g. another held key); returns its observation, written fresh."
+    s = State(*(int(v) for v in state))
+    if not 0 <= s.pos < self.dynamics.n_cells or self.layout.walls.flat[s.pos]:
+        raise ValueError(f"state.pos {s.pos} is a wall or outside the grid of {self.layout.source}")
+    if s.held not in (0, 1, 2): raise ValueError(f"state.held {s.held} is not 0 (none), 1 (red) or 2 (blue)")
+    self._state = s
+    return self._obs()
 
-    def frame(self, px: int | None = None) -> np.ndarray:
-        "RGB image [H * px (+ px for the cue band), W * px, 3] of the current state."
-        px = px or self.render_cell
-        if px not in self._sprites: self._sprites[px] = (_sprites(px), _disc(px, 0.36), _disc(px, 0.18))
-        tiles, agent, dot = self._sprites[px]
-        g = self._symbolic_grid(self._state)
-        idx = g[:-1].argmax(0)                                           # [H, W] cell type
-        h, w = idx.shape
-        img = tiles[idx].transpose(0, 2, 1, 3, 4).reshape(h * px, w * px, 3).copy()
-        r, c = divmod(self._state.pos, w)
-        cellv = img[r * px:(r + 1) * px, c * px:(c + 1) * px]
-        cellv[agent] = COLOURS["agent"]
-        if self._state.held: cellv[dot] = COLOURS[KEY_COLOURS[self._state.held - 1]]  # the key it carries
-        if self.posner:
-            band = np.empty((px, w * px, 3), np.uint8); band[:] = COLOURS["band"]
-            for d, colour in enumerate(self._cue):
-                band[px // 4: px - px // 4, (2 * d) * px + px // 4:(2 * d + 1) * px - px // 4] = COLOURS[KEY_COLOURS[colour - 1]]
-            img = np.concatenate([band, img], 0)
-        return img
+# %% ../../nbs/11_envs.gridworld.ipynb #352f9698
+@patch
+def frame(self: GridWorldEnv, px: int | None = None) -> np.ndarray:
+    "RGB image [H * px (+ px for the cue band), W * px, 3] of the current state."
+    px = px or self.render_cell
+    if px not in self._sprites: self._sprites[px] = (_sprites(px), _disc(px, 0.36), _disc(px, 0.18))
+    tiles, agent, dot = self._sprites[px]
+    g = self._symbolic_grid(self._state)
+    idx = g[:-1].argmax(0)                                           # [H, W] cell type
+    h, w = idx.shape
+    img = tiles[idx].transpose(0, 2, 1, 3, 4).reshape(h * px, w * px, 3).copy()
+    r, c = divmod(self._state.pos, w)
+    cellv = img[r * px:(r + 1) * px, c * px:(c + 1) * px]
+    cellv[agent] = COLOURS["agent"]
+    if self._state.held: cellv[dot] = COLOURS[KEY_COLOURS[self._state.held - 1]]  # the key it carries
+    if self.posner:
+        band = np.empty((px, w * px, 3), np.uint8); band[:] = COLOURS["band"]
+        for d, colour in enumerate(self._cue):
+            band[px // 4: px - px // 4, (2 * d) * px + px // 4:(2 * d + 1) * px - px // 4] = COLOURS[KEY_COLOURS[colour - 1]]
+        img = np.concatenate([band, img], 0)
+    return img
 
-    def render(self):
-        if self.render_mode == "rgb_array": return self.frame()
-        return None
+@patch
+def render(self: GridWorldEnv):
+    if self.render_mode == "rgb_array": return self.frame()
+    return None
 
 # %% ../../nbs/11_envs.gridworld.ipynb #1254d36d
 ENV_ID = "midt/GridWorld-v0"

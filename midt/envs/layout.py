@@ -231,37 +231,28 @@ def _check_collectable(rows, start, doors, keys, colours, rewards, pairs, key_do
                                "cannot be fetched first (a key behind its own door, walled off, or used up), or a "
                                "wrong key destroys it", line=r + 1, col=c + 1)
 
-# %% ../../nbs/10_envs.layout.ipynb #8b469540
-def parse_layout(
-    text: str,                    # the grid, optionally followed by `---` and JSON
-    source: str = "<string>",     # named in every error message (a file path, or "<string>")
-    config: dict | None = None,   # companion config, if not given in `text`
-    name: str | None = None,      # short name (defaults to the file stem)
-    json_source: str | None = None, # where `config` came from, for error messages
-) -> Layout:
-    "Parse and validate a layout given as text."
-    if not isinstance(text, str): raise LayoutError(f"{source}: a layout is text, got {type(text).__name__}")
-    if len(text) > MAX_LAYOUT_BYTES:
-        raise LayoutError(f"{source}: the layout is {len(text)} characters; at most {MAX_LAYOUT_BYTES} (MAX_LAYOUT_BYTES)")
-    lines, cfg_text, cfg_source = _split_source(text, source, None)
-    if cfg_text is not None and cfg_text.strip():
-        config = _load_json(cfg_text, cfg_source, len(lines) + 1 if cfg_source == source else 0)
-    cfg_source = json_source or cfg_source
+# %% ../../nbs/10_envs.layout.ipynb #7db8bd4a
+def _check_config(config, cfg_source: str) -> dict:
+    "The companion config: a JSON object (None: empty) holding only the keys in `JSON_KEYS`."
     if config is None: config = {}
     if not isinstance(config, dict):
         raise _err(cfg_source, f"the companion config must be a JSON object {{...}}, got {_jtype(config)}")
     for k in config:
         if k not in JSON_KEYS: raise _err(cfg_source, f"unknown key; valid keys: {', '.join(JSON_KEYS)}", key=repr(k))
-    def _of(k, kind):
-        "config[k], which must be an object (dict) or a list; null or absent: empty."
-        v = config.get(k)
-        if v is None: return kind()
-        if not isinstance(v, kind):
-            want = 'an object {"row,col": ...}' if kind is dict else "a list [...]"
-            raise _err(cfg_source, f"expected {want}, got {_jtype(v)}", key=repr(k))
-        return v
+    return config
 
-    rows, values = _read_grid(lines, source)
+def _config_entry(config: dict, k: str, kind: type, cfg_source: str):
+    "config[k], which must be an object (dict) or a list; null or absent: empty."
+    v = config.get(k)
+    if v is None: return kind()
+    if not isinstance(v, kind):
+        want = 'an object {"row,col": ...}' if kind is dict else "a list [...]"
+        raise _err(cfg_source, f"expected {want}, got {_jtype(v)}", key=repr(k))
+    return v
+
+# %% ../../nbs/10_envs.layout.ipynb #3e872d44
+def _grid_items(rows: list[str], source: str):
+    "Start, doors, rewards, keys (reading order) and key colours; every reward reachable with doors open, a key for any door."
     h, w = len(rows), len(rows[0])
     cells = {ch: [(r, c) for r in range(h) for c in range(w) if rows[r][c] in kinds]
              for ch, kinds in (("S", "S"), ("R", "RG"), ("D", "D"), ("r", "r"), ("b", "b"))}
@@ -282,48 +273,60 @@ def parse_layout(
     if doors and not keys:
         r, c = doors[0]
         raise _err(source, "a door, but no key anywhere in the layout to open it", line=r + 1, col=c + 1)
+    return start, doors, rewards, keys, colours
 
+# %% ../../nbs/10_envs.layout.ipynb #6ec47404
+def _expect(rows, pos, kind, cfg_source, key):
+    "Refuse a config coordinate whose cell is not of `kind` (a door, a reward or a key)."
+    if rows[pos[0]][pos[1]] not in kind:
+        names = {"D": "a door", "RG": "a reward", "rb": "a key"}[kind]
+        raise _err(cfg_source, f"cell {pos[0]},{pos[1]} is {rows[pos[0]][pos[1]]!r}, not {names}", key=key)
+
+def _door_config(config: dict, cfg_source: str, rows, doors, rewards, values: dict):
+    "Apply `reward_values` to `values` (in place); each door's correct key colour and protected rewards."
+    h, w = len(rows), len(rows[0])
     P = lambda s, key: _parse_pos(s, cfg_source, key, h, w)
-    def _expect(pos, kind, key):
-        if rows[pos[0]][pos[1]] not in kind:
-            names = {"D": "a door", "RG": "a reward", "rb": "a key"}[kind]
-            raise _err(cfg_source, f"cell {pos[0]},{pos[1]} is {rows[pos[0]][pos[1]]!r}, not {names}", key=key)
-
     # reward values
-    for s, v in _of("reward_values", dict).items():
-        key = f"reward_values[{s!r}]"; pos = P(s, key); _expect(pos, "RG", key)
+    for s, v in _config_entry(config, "reward_values", dict, cfg_source).items():
+        key = f"reward_values[{s!r}]"; pos = P(s, key); _expect(rows, pos, "RG", cfg_source, key)
         values[pos] = _number(v, cfg_source, key, -MAX_REWARD, MAX_REWARD)
 
     # correct keys per door
     correct = [0] * len(doors)
-    for s, colour in _of("default_correct_keys", dict).items():
-        key = f"default_correct_keys[{s!r}]"; pos = P(s, key); _expect(pos, "D", key)
+    for s, colour in _config_entry(config, "default_correct_keys", dict, cfg_source).items():
+        key = f"default_correct_keys[{s!r}]"; pos = P(s, key); _expect(rows, pos, "D", cfg_source, key)
         if not isinstance(colour, str) or colour not in KEY_COLOURS:
             raise _err(cfg_source, f"colour {colour!r} is not one of {', '.join(map(repr, KEY_COLOURS))}", key=key)
         correct[doors.index(pos)] = KEY_COLOURS.index(colour) + 1
 
     # protected rewards
     protected = [()] * len(doors)
-    for s, rs in _of("protected_rewards", dict).items():
-        key = f"protected_rewards[{s!r}]"; pos = P(s, key); _expect(pos, "D", key)
+    for s, rs in _config_entry(config, "protected_rewards", dict, cfg_source).items():
+        key = f"protected_rewards[{s!r}]"; pos = P(s, key); _expect(rows, pos, "D", cfg_source, key)
         if not isinstance(rs, list): raise _err(cfg_source, f'expected a list of rewards ["row,col", ...], got {_jtype(rs)}', key=key)
         idx = []
         for t in rs:
-            rp = P(t, key); _expect(rp, "RG", key)
+            rp = P(t, key); _expect(rows, rp, "RG", cfg_source, key)
             if rewards.index(rp) in idx: raise _err(cfg_source, f"reward {t!r} is listed twice", key=key)
             idx.append(rewards.index(rp))
         protected[doors.index(pos)] = tuple(idx)
+    return correct, protected
 
+# %% ../../nbs/10_envs.layout.ipynb #a26128f0
+def _key_pairs(config: dict, cfg_source: str, rows, doors, keys, colours, rooms):
+    "Key pairs (explicit `key_pairs`, then automatic) and each key's door: its pair's `room_id`, else the nearest door."
+    h, w = len(rows), len(rows[0])
+    P = lambda s, key: _parse_pos(s, cfg_source, key, h, w)
     # key pairs (explicit), then the key -> door map
     key_doors, pairs, paired = [-1] * len(keys), [], set()
-    for n, kp in enumerate(_of("key_pairs", list)):
+    for n, kp in enumerate(_config_entry(config, "key_pairs", list, cfg_source)):
         key = f"key_pairs[{n}]"
         if (not isinstance(kp, dict) or set(kp) - {"positions", "room_id"} or not isinstance(kp.get("positions"), list)
                 or len(kp["positions"]) != 2):
             raise _err(cfg_source, f'each pair is {{"positions": ["r,c", "r,c"], "room_id": n}}, got {kp!r}'[:300], key=key)
         ks = []
         for s in kp["positions"]:
-            pos = P(s, key); _expect(pos, "rb", key); ks.append(keys.index(pos))
+            pos = P(s, key); _expect(rows, pos, "rb", cfg_source, key); ks.append(keys.index(pos))
         if ks[0] in paired or ks[1] in paired or ks[0] == ks[1]: raise _err(cfg_source, "a key is in two pairs", key=key)
         pairs.append(tuple(ks)); paired.update(ks)
         if "room_id" in kp:
@@ -338,14 +341,36 @@ def parse_layout(
             key_doors[k] = min(range(len(doors)), key=lambda d: (dist_from[k].get(doors[d], 1 << 30), d))
 
     # automatic pairs: unpaired keys of different colours in the same room, nearest first
-    rooms = _rooms(rows)
     cands = sorted((dist_from[a].get(keys[b], 1 << 30), a, b) for a in range(len(keys)) for b in range(a + 1, len(keys))
                    if a not in paired and b not in paired and colours[a] != colours[b]
                    and rooms[keys[a]] == rooms[keys[b]])
     for _, a, b in cands:
         if a in paired or b in paired: continue
         pairs.append((a, b)); paired.update((a, b))
+    return pairs, key_doors
 
+# %% ../../nbs/10_envs.layout.ipynb #72c922c3
+def parse_layout(
+    text: str,                    # the grid, optionally followed by `---` and JSON
+    source: str = "<string>",     # named in every error message (a file path, or "<string>")
+    config: dict | None = None,   # companion config, if not given in `text`
+    name: str | None = None,      # short name (defaults to the file stem)
+    json_source: str | None = None, # where `config` came from, for error messages
+) -> Layout:
+    "Parse and validate a layout given as text."
+    if not isinstance(text, str): raise LayoutError(f"{source}: a layout is text, got {type(text).__name__}")
+    if len(text) > MAX_LAYOUT_BYTES:
+        raise LayoutError(f"{source}: the layout is {len(text)} characters; at most {MAX_LAYOUT_BYTES} (MAX_LAYOUT_BYTES)")
+    lines, cfg_text, cfg_source = _split_source(text, source, None)
+    if cfg_text is not None and cfg_text.strip():
+        config = _load_json(cfg_text, cfg_source, len(lines) + 1 if cfg_source == source else 0)
+    cfg_source = json_source or cfg_source
+    config = _check_config(config, cfg_source)
+    rows, values = _read_grid(lines, source)
+    start, doors, rewards, keys, colours = _grid_items(rows, source)
+    correct, protected = _door_config(config, cfg_source, rows, doors, rewards, values)
+    rooms = _rooms(rows)
+    pairs, key_doors = _key_pairs(config, cfg_source, rows, doors, keys, colours, rooms)
     cue = config.get("cue_validity")
     if cue is not None: cue = _number(cue, cfg_source, "'cue_validity' (a probability)", 0, 1)
     _check_collectable(rows, start, doors, keys, colours, rewards, pairs, key_doors, correct, protected, rooms, source)

@@ -16,8 +16,41 @@ from ..models.decision_transformer import DecisionTransformer
 from ..models.hooks import ActivationCache
 
 # %% auto #0
-__all__ = ['model_inputs', 'cache_activations', 'residual_components', 'accumulated_resid', 'head_outputs',
-           'direct_logit_attribution', 'dla_bias', 'logit_lens']
+__all__ = ['HOOK_GLOSSARY', 'hook_info', 'model_inputs', 'cache_activations', 'residual_components', 'accumulated_resid',
+           'head_outputs', 'direct_logit_attribution', 'dla_bias', 'logit_lens']
+
+# %% ../../nbs/70_interp.cache.ipynb #c0b32c48
+HOOK_GLOSSARY = {   # name: (short name for cache[short, layer], shape, what it is); B batch, K steps, T = 3K tokens
+    "hook_embed_rtg": (None, "[B, K, d_model]", "return-to-go embedding plus timestep embedding, per step"),
+    "hook_embed_state": (None, "[B, K, d_model]", "state embedding (linear, or CNN for pixels) plus timestep embedding"),
+    "hook_embed_action": (None, "[B, K, d_model]", "action embedding (the padding action embeds to zero) plus timestep embedding"),
+    "hook_tokens": (None, "[B, T, d_model]", "the three interleaved, plus the position embedding: the residual stream's start"),
+    "blocks.{l}.hook_resid_pre": ("resid_pre", "[B, T, d_model]", "residual stream entering block l"),
+    "blocks.{l}.attn.hook_q": ("q", "[B, T, n_heads, d_head]", "queries, from ln1(resid_pre)"),
+    "blocks.{l}.attn.hook_k": ("k", "[B, T, n_heads, d_head]", "keys"),
+    "blocks.{l}.attn.hook_v": ("v", "[B, T, n_heads, d_head]", "values"),
+    "blocks.{l}.attn.hook_attn_scores": ("attn_scores", "[B, n_heads, T, T]", "q.k / sqrt(d_head) [query, key]; hidden keys: the dtype's minimum"),
+    "blocks.{l}.attn.hook_pattern": ("pattern", "[B, n_heads, T, T]", "attention probabilities [query, key]"),
+    "blocks.{l}.attn.hook_z": ("z", "[B, T, n_heads, d_head]", "each head's pattern-weighted sum of values, before W_O"),
+    "blocks.{l}.hook_attn_out": ("attn_out", "[B, T, d_model]", "the attention layer's write to the residual stream"),
+    "blocks.{l}.hook_resid_mid": ("resid_mid", "[B, T, d_model]", "resid_pre + attn_out"),
+    "blocks.{l}.mlp.hook_pre": ("pre", "[B, T, d_mlp]", "MLP hidden layer before the GELU (d_mlp = 4 d_model)"),
+    "blocks.{l}.mlp.hook_post": ("post", "[B, T, d_mlp]", "MLP hidden layer after the GELU"),
+    "blocks.{l}.hook_mlp_out": ("mlp_out", "[B, T, d_model]", "the MLP's write to the residual stream"),
+    "blocks.{l}.hook_resid_post": ("resid_post", "[B, T, d_model]", "resid_mid + mlp_out: the residual stream leaving block l"),
+    "ln_final.hook_normalized": (None, "[B, T, d_model]", "final LayerNorm's input, centred and divided by its scale"),
+    "hook_action_logits": (None, "[B, K, action_dim]", "action logits, read at the state tokens (positions 3t + 1)"),
+}
+"Every hook point of the Decision Transformer: `{name: (short name, shape, meaning)}`; `blocks.{l}` stands for each layer."
+
+def hook_info(
+    name: str,   # a hook name, e.g. 'blocks.1.attn.hook_pattern'
+) -> tuple[str | None, str, str]: # (short name, shape, what it is), from `HOOK_GLOSSARY`
+    "Look up a hook name in the glossary of activation names and shapes."
+    parts = name.split(".")
+    key = ".".join(["blocks", "{l}"] + parts[2:]) if len(parts) > 2 and parts[0] == "blocks" and parts[1].isdigit() else name
+    if key not in HOOK_GLOSSARY: raise KeyError(f"{name!r} is not a hook point of the Decision Transformer (see HOOK_GLOSSARY)")
+    return HOOK_GLOSSARY[key]
 
 # %% ../../nbs/70_interp.cache.ipynb #8793075c
 def model_inputs(batch: dict, device=None) -> dict:
@@ -44,7 +77,7 @@ def cache_activations(
     max_memory_gb: float = 4.0,      # stop (with a warning) before the cache grows beyond this
     keep_batch: bool = True,         # also keep the inputs (and latents) of every window, under "batch/<key>"
 ) -> ActivationCache:
-    "Run the model over many windows, offloading each batch's activations to the CPU; concatenated along the batch."
+    "Run the model over many windows, offloading each batch's activations to the CPU; concatenated along the batch (names and shapes: `HOOK_GLOSSARY`)."
     device = next(model.parameters()).device
     total = _known_length(data, num_samples)          # known: fill preallocated buffers (half the memory traffic of cat)
     parts: dict[str, list[Tensor]] = {}

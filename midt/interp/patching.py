@@ -11,17 +11,19 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch import Tensor
 
 from .cache import model_inputs
 from ..models.decision_transformer import DecisionTransformer, token_labels
+from ..models.gpt import attention_mask_matrix
 from ..models.hooks import hook_name
 
 # %% auto #0
-__all__ = ['POINTS', 'logit_diff_metric', 'action_logprob_metric', 'ActivationPatcher', 'PatchingResult', 'rtg_counterfactual',
+__all__ = ['POINTS', 'logit_diff_metric', 'action_logprob_metric', 'PatchingResult', 'ActivationPatcher', 'rtg_counterfactual',
            'plot_patching_heatmap']
 
-# %% ../../nbs/73_interp.patching.ipynb #c757c0ba
+# %% ../../nbs/73_interp.patching.ipynb #a779fa93
 POINTS = ("resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out")
 
 def logit_diff_metric(action_a: Tensor | int, action_b: Tensor | int, step: int = -1) -> Callable:
@@ -44,196 +46,7 @@ def action_logprob_metric(actions: Tensor | int, step: int = -1) -> Callable:
     metric.rows = lambda idx: action_logprob_metric(A if len(A) == 1 else A[idx], step)
     return metric
 
-class ActivationPatcher:
-    "Exact and attribution patching of a Decision Transformer's activations."
-    def __init__(self, model: DecisionTransformer, batch_size: int = 512):
-        self.model, self.batch_size = model.eval(), batch_size
-        self.n_layers, self.n_heads, self.T = model.cfg.num_layers, model.cfg.num_heads, 3 * model.context_length
-
-    # ---- checks ----------------------------------------------------------------------------------------------
-    def _inputs(self, clean: dict, patch: dict) -> tuple[dict, dict]:
-        dev = next(self.model.parameters()).device
-        c, p = model_inputs(clean, dev), model_inputs(patch, dev)
-        for k in c:
-            if c[k].shape != p[k].shape:
-                raise ValueError(f"clean and patch inputs differ in shape at {k!r}: {tuple(c[k].shape)} vs {tuple(p[k].shape)}")
-        return c, p
-
-    def _check(self, layer: int, point: str, positions=()):
-        if point not in POINTS: raise ValueError(f"point {point!r} is not one of {', '.join(POINTS)}")
-        if not 0 <= layer < self.n_layers: raise ValueError(f"layer {layer} is out of range: the model has layers 0..{self.n_layers - 1}")
-        T = self.T
-        for p in positions:
-            if not 0 <= p < T: raise ValueError(f"position {p} is out of range: tokens are 0..{T - 1} ({', '.join(token_labels(T // 3)[:6])}, ...)")
-
-    def _metric(self, metric_fn, logits: Tensor) -> Tensor:
-        out = metric_fn(logits)
-        out = torch.as_tensor(out)
-        if out.shape == (len(logits),): return out.float()
-        if out.numel() == 1 and len(logits) == 1: return out.reshape(1).float()
-        if out.numel() == 1:   # a metric written for one input: evaluate it row by row
-            return torch.stack([torch.as_tensor(metric_fn(logits[i:i + 1])).reshape(()) for i in range(len(logits))]).float()
-        raise ValueError(f"metric_fn must return one value per row (shape [{len(logits)}]) or a scalar, got shape {tuple(out.shape)}")
-
-    # ---- the seed's API -------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def patch_hidden_states(self, clean_inputs: dict, patch_inputs: dict, layer: int, positions: list[int],
-                            point: str = "resid_post") -> Tensor:
-        "Logits of the clean run with `point` of `layer` at token `positions` taken from the patch run."
-        c, p = self._inputs(clean_inputs, patch_inputs)
-        self._check(layer, point, positions)
-        name = hook_name(point, layer)
-        _, cache = self.model.run_with_cache(**p, names_filter=[name])
-        src, pos = cache[name], torch.as_tensor(positions, dtype=torch.long)
-        def hook(act, hook):
-            act = act.clone(); act[:, pos] = src[:, pos].to(act.dtype); return act
-        return self.model.run_with_hooks(**c, fwd_hooks=[(name, hook)])
-
-    @torch.no_grad()
-    def compute_patching_effect(self, clean_inputs: dict, patch_inputs: dict, metric_fn: Callable | None = None,
-                                point: str = "resid_post", layers: list[int] | None = None, normalize: bool = True,
-                                return_raw: bool = False) -> Tensor | PatchingResult:
-        "Effect of patching each (layer, position) alone: [layers, positions] (batched: one forward per layer and chunk)."
-        c, p = self._inputs(clean_inputs, patch_inputs)
-        layers = list(range(self.n_layers)) if layers is None else layers
-        for l in layers: self._check(l, point)
-        B, T = c["actions"].shape[0], self.T
-        names = [hook_name(point, l) for l in layers]
-        need = ({hook_name(q, l) for l in layers for q in ("resid_pre", "resid_mid")} | set(names)
-                | {f"blocks.{l}.attn.hook_{x}" for l in range(min(layers), self.n_layers) for x in "kv"})
-        patch_logits, cache = self.model.run_with_cache(**p, names_filter=names)
-        clean_logits, ccache = self.model.run_with_cache(**c, names_filter=need)   # the clean prefix, computed once
-        if metric_fn is None:
-            metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
-        m_clean, m_patch = self._metric(metric_fn, clean_logits), self._metric(metric_fn, patch_logits)
-        out = torch.zeros(len(layers), T, B)
-        for li, (l, name) in enumerate(zip(layers, names)):
-            src, base = cache[name], ccache[name]                                    # [B, T, d]
-            pos_all, b_all = torch.arange(T).repeat_interleave(B), torch.arange(B).repeat(T)   # rows by position
-            step = min(self.batch_size, max(B, -(-B * T // 8)))        # at least ~8 chunks: later chunks start later
-            for s in range(0, B * T, step):
-                pos_idx, b_idx = pos_all[s:s + step], b_all[s:s + step]
-                t0 = int(pos_idx[0])                                   # positions before t0 keep their clean values
-                act = base[b_idx, t0:].clone()
-                act[torch.arange(len(pos_idx)), pos_idx - t0] = src[b_idx, pos_idx]
-                logits = self._continue(l, point, act, ccache, b_idx, c["attention_mask"][b_idx], t0, clean_logits)
-                out[li, pos_idx, b_idx] = self._metric(_rows(metric_fn, b_idx), logits).cpu()
-        if return_raw: return PatchingResult(out, m_clean.cpu(), m_patch.cpu())
-        if not normalize: return out.mean(-1)
-        return _normalized(out, m_clean, m_patch)                                    # [layers, positions]
-
-    def _continue(self, layer: int, point: str, act: Tensor, clean_cache, b_idx: Tensor, attention_mask: Tensor,
-                  t0: int, clean_logits: Tensor) -> Tensor:
-        """Finish the forward pass from `act` = (`layer`, `point`) at positions t0.. (every patch is at t0 or later).
-        Causality: earlier positions keep the clean run's values, so only the suffix is computed; its attention reads
-        the clean run's cached keys and values for the prefix. Returns the logits at every state token."""
-        from midt.models.gpt import attention_mask_matrix
-        m = self.model
-        mask = attention_mask_matrix(attention_mask.repeat_interleave(3, dim=1), self.T, act.device)[:, :, t0:]
-        block = m.blocks[layer]
-        if point == "attn_out": act = clean_cache[hook_name("resid_pre", layer)][b_idx, t0:] + act; point = "resid_mid"
-        if point == "resid_mid": act = act + block.mlp(block.ln2(act)); point = "resid_post"
-        if point == "mlp_out": act = clean_cache[hook_name("resid_mid", layer)][b_idx, t0:] + act; point = "resid_post"
-        start = layer if point == "resid_pre" else layer + 1
-        for l in range(start, self.n_layers):
-            act = _suffix_block(m.blocks[l], act, clean_cache[f"blocks.{l}.attn.hook_k"][b_idx, :t0],
-                                clean_cache[f"blocks.{l}.attn.hook_v"][b_idx, :t0], mask)
-        first = -(-(t0 - 1) // 3)                                      # first state token (3i + 1) at or after t0
-        logits = clean_logits[b_idx].clone()
-        logits[:, first:] = m.unembed(m.ln_final(act[:, 3 * first + 1 - t0::3]))
-        return logits
-
-    @torch.no_grad()
-    def head_patching_effect(self, clean_inputs: dict, patch_inputs: dict, metric_fn: Callable | None = None,
-                             by_position: bool = False, return_raw: bool = False, component: str = "z") -> Tensor | PatchingResult:
-        """Effect of patching each head's output (`component="z"`, `hook_z`) at all positions [layers, heads], or per
-        position [layers, heads, T]; `component` "q", "k" or "v" patches the head's query, key or value instead."""
-        c, p = self._inputs(clean_inputs, patch_inputs)
-        if component not in ("z", "q", "k", "v"): raise ValueError(f"component {component!r} is not one of z, q, k, v")
-        B, T, H = c["actions"].shape[0], self.T, self.n_heads
-        names = [f"blocks.{l}.attn.hook_{component}" for l in range(self.n_layers)]
-        patch_logits, cache = self.model.run_with_cache(**p, names_filter=names)
-        clean_logits = self.model(**c)
-        if metric_fn is None:
-            metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
-        m_clean, m_patch = self._metric(metric_fn, clean_logits), self._metric(metric_fn, patch_logits)
-        cells = [(h, pos) for h in range(H) for pos in (range(T) if by_position else [None])]
-        out = torch.zeros(self.n_layers, len(cells), B)
-        for l, name in enumerate(names):
-            src = cache[name]                                                        # [B, T, H, d_head]
-            rows = [(ci, b) for ci in range(len(cells)) for b in range(B)]
-            for s in range(0, len(rows), self.batch_size):
-                chunk = rows[s:s + self.batch_size]
-                ci = [r[0] for r in chunk]; b_idx = torch.tensor([r[1] for r in chunk])
-                mask = torch.zeros(len(chunk), T, H, 1, dtype=torch.bool)
-                for r, k in enumerate(ci):
-                    h, pos = cells[k]; mask[r, slice(None) if pos is None else pos, h] = True
-                def hook(z, hook, mask=mask, b_idx=b_idx): return torch.where(mask.to(z.device), src[b_idx].to(z.dtype), z)
-                m = self._metric(_rows(metric_fn, b_idx),
-                                 self.model.run_with_hooks(**{k: v[b_idx] for k, v in c.items()}, fwd_hooks=[(name, hook)]))
-                out[l, torch.tensor(ci), b_idx] = m.cpu()
-        if by_position: out = out.reshape(self.n_layers, H, T, B)
-        if return_raw: return PatchingResult(out, m_clean.cpu(), m_patch.cpu())
-        return _normalized(out, m_clean, m_patch)
-
-    # ---- attribution patching ---------------------------------------------------------------------------------
-    def attribution_patching(self, clean_inputs: dict, patch_inputs: dict, metric_fn: Callable | None = None,
-                             point: str = "resid_post", return_raw: bool = False) -> Tensor | PatchingResult:
-        "Gradient approximation of `compute_patching_effect` (normalised, [layers, positions]): 2 forwards + 1 backward."
-        c, p = self._inputs(clean_inputs, patch_inputs)
-        for l in range(self.n_layers): self._check(l, point)
-        names = [hook_name(point, l) for l in range(self.n_layers)]
-        with torch.no_grad():
-            patch_logits, pcache = self.model.run_with_cache(**p, names_filter=names)
-        acts = {}
-        def keep(t, hook): acts[hook.name] = t; return t
-        with torch.enable_grad():
-            logits = self.model.run_with_hooks(**c, fwd_hooks=[(lambda n: n in names, keep)])
-            clean_logits = logits.detach()
-            if metric_fn is None:
-                metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
-            m = self._metric(metric_fn, logits)
-            grads = torch.autograd.grad(m.sum(), [acts[n] for n in names])     # activations only, no weight gradients
-        m_clean, m_patch = m.detach(), self._metric(metric_fn, patch_logits)
-        out = torch.stack([((pcache[n] - acts[n].detach()) * g).sum(-1) for n, g in zip(names, grads)])  # [layers, B, T]
-        if return_raw: return PatchingResult((m_clean[None, :, None] + out).permute(0, 2, 1).cpu(), m_clean.cpu(), m_patch.cpu())
-        return (out.mean(1) / (m_patch - m_clean).mean()).cpu()
-
-    # ---- path patching ----------------------------------------------------------------------------------------
-    @torch.no_grad()
-    def path_patching(self, clean_inputs: dict, patch_inputs: dict, sender: tuple[int, int],
-                      metric_fn: Callable | None = None, return_raw: bool = False) -> dict:
-        """Effect of head `sender` = (layer, head) through each path: into each later head's query, key or value input,
-        and straight to the logits (through the residual stream and MLPs). The sender's output comes from the patch run
-        and every other head downstream is frozen at its clean output, so only the chosen path carries the change."""
-        c, p = self._inputs(clean_inputs, patch_inputs)
-        sl, sh = sender
-        if not (0 <= sl < self.n_layers and 0 <= sh < self.n_heads):
-            raise ValueError(f"sender {sender} is not a head: layers 0..{self.n_layers - 1}, heads 0..{self.n_heads - 1}")
-        z = lambda l: f"blocks.{l}.attn.hook_z"
-        qkv = [f"blocks.{l}.attn.hook_{x}" for l in range(sl + 1, self.n_layers) for x in "qkv"]
-        patch_logits, pcache = self.model.run_with_cache(**p, names_filter=[z(sl)])
-        clean_logits, ccache = self.model.run_with_cache(**c, names_filter=[z(l) for l in range(sl + 1, self.n_layers)])
-        if metric_fn is None:
-            metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
-        m_clean, m_patch = self._metric(metric_fn, clean_logits), self._metric(metric_fn, patch_logits)
-        def send(t, hook): t = t.clone(); t[:, :, sh] = pcache[z(sl)][:, :, sh]; return t
-        def freeze(t, hook): return ccache[hook.name]
-        got = {}
-        def grab(t, hook): got[hook.name] = t; return t
-        direct = self.model.run_with_hooks(**c, fwd_hooks=[(z(sl), send)] + [(z(l), freeze) for l in range(sl + 1, self.n_layers)]
-                                           + [(n, grab) for n in qkv])
-        raw = torch.full((self.n_layers, self.n_heads, 3, len(m_clean)), float("nan"))
-        for l in range(sl + 1, self.n_layers):
-            for h in range(self.n_heads):
-                for i, x in enumerate("qkv"):
-                    name = f"blocks.{l}.attn.hook_{x}"
-                    def receive(t, hook, name=name, h=h): t = t.clone(); t[:, :, h] = got[name][:, :, h]; return t
-                    raw[l, h, i] = self._metric(metric_fn, self.model.run_with_hooks(**c, fwd_hooks=[(name, receive)])).cpu()
-        heads, logits = PatchingResult(raw, m_clean.cpu(), m_patch.cpu()), PatchingResult(self._metric(metric_fn, direct).cpu()[None], m_clean.cpu(), m_patch.cpu())
-        if return_raw: return {"heads": heads, "logits": logits}
-        return {"heads": heads.effect, "logits": float(logits.effect[0])}
-
+# %% ../../nbs/73_interp.patching.ipynb #6c5b9b04
 @dataclass
 class PatchingResult:
     "Per-example metrics of a sweep, `raw` [..., B] (patched) with `clean` and `patch` [B]: the effect, and its CI over examples."
@@ -260,16 +73,6 @@ class PatchingResult:
         nan = self.raw.isnan().any(-1)
         return lo.float().masked_fill(nan, float("nan")), hi.float().masked_fill(nan, float("nan"))
 
-def _suffix_block(blk, x: Tensor, k_prefix: Tensor, v_prefix: Tensor, mask: Tensor) -> Tensor:
-    """`blk` (eval mode, no hooks) on the positions t0.. of its input, `x` [n, S, d]; the keys and values of positions
-    ..t0 are given ([n, t0, heads, d_head]). The block's own arithmetic, as in `TransformerBlock.forward`."""
-    a, (n, S, d) = blk.attn, x.shape
-    q, k, v = a.W_QKV(blk.ln1(x)).view(n, S, 3, a.n_heads, a.d_head).unbind(2)
-    k, v = torch.cat([k_prefix, k], 1), torch.cat([v_prefix, v], 1)
-    z = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask)
-    x = x + a.W_O(z.transpose(1, 2).reshape(n, S, d))
-    return x + blk.mlp(blk.ln2(x))
-
 def _normalized(out: Tensor, m_clean: Tensor, m_patch: Tensor) -> Tensor:
     "(mean patched metric − mean clean) / (mean patch − mean clean): the ratio of means, robust to rows whose own gap is ~0."
     gap = (m_patch - m_clean).mean().cpu()
@@ -280,6 +83,214 @@ def _rows(metric_fn, b_idx):
     "A metric built per input (e.g. a logit difference with one action pair per example) follows the rows' examples."
     return metric_fn.rows(b_idx) if hasattr(metric_fn, "rows") else metric_fn
 
+# %% ../../nbs/73_interp.patching.ipynb #01fd1a74
+class ActivationPatcher:
+    "Exact and attribution patching of a Decision Transformer's activations."
+    def __init__(self, model: DecisionTransformer, batch_size: int = 512):
+        self.model, self.batch_size = model.eval(), batch_size
+        self.n_layers, self.n_heads, self.T = model.cfg.num_layers, model.cfg.num_heads, 3 * model.context_length
+
+    def _inputs(self, clean: dict, patch: dict) -> tuple[dict, dict]:
+        dev = next(self.model.parameters()).device
+        c, p = model_inputs(clean, dev), model_inputs(patch, dev)
+        for k in c:
+            if c[k].shape != p[k].shape:
+                raise ValueError(f"clean and patch inputs differ in shape at {k!r}: {tuple(c[k].shape)} vs {tuple(p[k].shape)}")
+        return c, p
+
+    def _check(self, layer: int, point: str, positions=()):
+        if point not in POINTS: raise ValueError(f"point {point!r} is not one of {', '.join(POINTS)}")
+        if not 0 <= layer < self.n_layers: raise ValueError(f"layer {layer} is out of range: the model has layers 0..{self.n_layers - 1}")
+        T = self.T
+        for p in positions:
+            if not 0 <= p < T: raise ValueError(f"position {p} is out of range: tokens are 0..{T - 1} ({', '.join(token_labels(T // 3)[:6])}, ...)")
+
+    def _metric(self, metric_fn, logits: Tensor) -> Tensor:
+        out = metric_fn(logits)
+        out = torch.as_tensor(out)
+        if out.shape == (len(logits),): return out.float()
+        if out.numel() == 1 and len(logits) == 1: return out.reshape(1).float()
+        if out.numel() == 1:   # a metric written for one input: evaluate it row by row
+            return torch.stack([torch.as_tensor(metric_fn(logits[i:i + 1])).reshape(()) for i in range(len(logits))]).float()
+        raise ValueError(f"metric_fn must return one value per row (shape [{len(logits)}]) or a scalar, got shape {tuple(out.shape)}")
+
+# %% ../../nbs/73_interp.patching.ipynb #ac393cf5
+@patch
+@torch.no_grad()
+def patch_hidden_states(self: ActivationPatcher, clean_inputs: dict, patch_inputs: dict, layer: int, positions: list[int],
+                        point: str = "resid_post") -> Tensor:
+    "Logits of the clean run with `point` of `layer` at token `positions` taken from the patch run."
+    c, p = self._inputs(clean_inputs, patch_inputs)
+    self._check(layer, point, positions)
+    name = hook_name(point, layer)
+    _, cache = self.model.run_with_cache(**p, names_filter=[name])
+    src, pos = cache[name], torch.as_tensor(positions, dtype=torch.long)
+    def hook(act, hook):
+        act = act.clone(); act[:, pos] = src[:, pos].to(act.dtype); return act
+    return self.model.run_with_hooks(**c, fwd_hooks=[(name, hook)])
+
+# %% ../../nbs/73_interp.patching.ipynb #f9cfd74e
+def _suffix_block(blk, x: Tensor, k_prefix: Tensor, v_prefix: Tensor, mask: Tensor) -> Tensor:
+    """`blk` (eval mode, no hooks) on the positions t0.. of its input, `x` [n, S, d]; the keys and values of positions
+    ..t0 are given ([n, t0, heads, d_head]). The block's own arithmetic, as in `TransformerBlock.forward`."""
+    a, (n, S, d) = blk.attn, x.shape
+    q, k, v = a.W_QKV(blk.ln1(x)).view(n, S, 3, a.n_heads, a.d_head).unbind(2)
+    k, v = torch.cat([k_prefix, k], 1), torch.cat([v_prefix, v], 1)
+    z = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=mask)
+    x = x + a.W_O(z.transpose(1, 2).reshape(n, S, d))
+    return x + blk.mlp(blk.ln2(x))
+
+@patch
+def _continue(self: ActivationPatcher, layer: int, point: str, act: Tensor, clean_cache, b_idx: Tensor, attention_mask: Tensor,
+              t0: int, clean_logits: Tensor) -> Tensor:
+    """Finish the forward pass from `act` = (`layer`, `point`) at positions t0.. (every patch is at t0 or later).
+    Causality: earlier positions keep the clean run's values, so only the suffix is computed; its attention reads
+    the clean run's cached keys and values for the prefix. Returns the logits at every state token."""
+    m = self.model
+    mask = attention_mask_matrix(attention_mask.repeat_interleave(3, dim=1), self.T, act.device)[:, :, t0:]
+    block = m.blocks[layer]
+    if point == "attn_out": act = clean_cache[hook_name("resid_pre", layer)][b_idx, t0:] + act; point = "resid_mid"
+    if point == "resid_mid": act = act + block.mlp(block.ln2(act)); point = "resid_post"
+    if point == "mlp_out": act = clean_cache[hook_name("resid_mid", layer)][b_idx, t0:] + act; point = "resid_post"
+    start = layer if point == "resid_pre" else layer + 1
+    for l in range(start, self.n_layers):
+        act = _suffix_block(m.blocks[l], act, clean_cache[f"blocks.{l}.attn.hook_k"][b_idx, :t0],
+                            clean_cache[f"blocks.{l}.attn.hook_v"][b_idx, :t0], mask)
+    first = -(-(t0 - 1) // 3)                                      # first state token (3i + 1) at or after t0
+    logits = clean_logits[b_idx].clone()
+    logits[:, first:] = m.unembed(m.ln_final(act[:, 3 * first + 1 - t0::3]))
+    return logits
+
+# %% ../../nbs/73_interp.patching.ipynb #e4b31678
+@patch
+@torch.no_grad()
+def compute_patching_effect(self: ActivationPatcher, clean_inputs: dict, patch_inputs: dict, metric_fn: Callable | None = None,
+                            point: str = "resid_post", layers: list[int] | None = None, normalize: bool = True,
+                            return_raw: bool = False) -> Tensor | PatchingResult:
+    "Effect of patching each (layer, position) alone: [layers, positions] (batched: one forward per layer and chunk)."
+    c, p = self._inputs(clean_inputs, patch_inputs)
+    layers = list(range(self.n_layers)) if layers is None else layers
+    for l in layers: self._check(l, point)
+    B, T = c["actions"].shape[0], self.T
+    names = [hook_name(point, l) for l in layers]
+    need = ({hook_name(q, l) for l in layers for q in ("resid_pre", "resid_mid")} | set(names)
+            | {f"blocks.{l}.attn.hook_{x}" for l in range(min(layers), self.n_layers) for x in "kv"})
+    patch_logits, cache = self.model.run_with_cache(**p, names_filter=names)
+    clean_logits, ccache = self.model.run_with_cache(**c, names_filter=need)   # the clean prefix, computed once
+    if metric_fn is None:
+        metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
+    m_clean, m_patch = self._metric(metric_fn, clean_logits), self._metric(metric_fn, patch_logits)
+    out = torch.zeros(len(layers), T, B)
+    for li, (l, name) in enumerate(zip(layers, names)):
+        src, base = cache[name], ccache[name]                                    # [B, T, d]
+        pos_all, b_all = torch.arange(T).repeat_interleave(B), torch.arange(B).repeat(T)   # rows by position
+        step = min(self.batch_size, max(B, -(-B * T // 8)))        # at least ~8 chunks: later chunks start later
+        for s in range(0, B * T, step):
+            pos_idx, b_idx = pos_all[s:s + step], b_all[s:s + step]
+            t0 = int(pos_idx[0])                                   # positions before t0 keep their clean values
+            act = base[b_idx, t0:].clone()
+            act[torch.arange(len(pos_idx)), pos_idx - t0] = src[b_idx, pos_idx]
+            logits = self._continue(l, point, act, ccache, b_idx, c["attention_mask"][b_idx], t0, clean_logits)
+            out[li, pos_idx, b_idx] = self._metric(_rows(metric_fn, b_idx), logits).cpu()
+    if return_raw: return PatchingResult(out, m_clean.cpu(), m_patch.cpu())
+    if not normalize: return out.mean(-1)
+    return _normalized(out, m_clean, m_patch)                                    # [layers, positions]
+
+# %% ../../nbs/73_interp.patching.ipynb #506cfeec
+@patch
+@torch.no_grad()
+def head_patching_effect(self: ActivationPatcher, clean_inputs: dict, patch_inputs: dict, metric_fn: Callable | None = None,
+                         by_position: bool = False, return_raw: bool = False, component: str = "z") -> Tensor | PatchingResult:
+    """Effect of patching each head's output (`component="z"`, `hook_z`) at all positions [layers, heads], or per
+    position [layers, heads, T]; `component` "q", "k" or "v" patches the head's query, key or value instead."""
+    c, p = self._inputs(clean_inputs, patch_inputs)
+    if component not in ("z", "q", "k", "v"): raise ValueError(f"component {component!r} is not one of z, q, k, v")
+    B, T, H = c["actions"].shape[0], self.T, self.n_heads
+    names = [f"blocks.{l}.attn.hook_{component}" for l in range(self.n_layers)]
+    patch_logits, cache = self.model.run_with_cache(**p, names_filter=names)
+    clean_logits = self.model(**c)
+    if metric_fn is None:
+        metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
+    m_clean, m_patch = self._metric(metric_fn, clean_logits), self._metric(metric_fn, patch_logits)
+    cells = [(h, pos) for h in range(H) for pos in (range(T) if by_position else [None])]
+    out = torch.zeros(self.n_layers, len(cells), B)
+    for l, name in enumerate(names):
+        src = cache[name]                                                        # [B, T, H, d_head]
+        rows = [(ci, b) for ci in range(len(cells)) for b in range(B)]
+        for s in range(0, len(rows), self.batch_size):
+            chunk = rows[s:s + self.batch_size]
+            ci = [r[0] for r in chunk]; b_idx = torch.tensor([r[1] for r in chunk])
+            mask = torch.zeros(len(chunk), T, H, 1, dtype=torch.bool)
+            for r, k in enumerate(ci):
+                h, pos = cells[k]; mask[r, slice(None) if pos is None else pos, h] = True
+            def hook(z, hook, mask=mask, b_idx=b_idx): return torch.where(mask.to(z.device), src[b_idx].to(z.dtype), z)
+            m = self._metric(_rows(metric_fn, b_idx),
+                             self.model.run_with_hooks(**{k: v[b_idx] for k, v in c.items()}, fwd_hooks=[(name, hook)]))
+            out[l, torch.tensor(ci), b_idx] = m.cpu()
+    if by_position: out = out.reshape(self.n_layers, H, T, B)
+    if return_raw: return PatchingResult(out, m_clean.cpu(), m_patch.cpu())
+    return _normalized(out, m_clean, m_patch)
+
+# %% ../../nbs/73_interp.patching.ipynb #bcd46c4e
+@patch
+def attribution_patching(self: ActivationPatcher, clean_inputs: dict, patch_inputs: dict, metric_fn: Callable | None = None,
+                         point: str = "resid_post", return_raw: bool = False) -> Tensor | PatchingResult:
+    "Gradient approximation of `compute_patching_effect` (normalised, [layers, positions]): 2 forwards + 1 backward."
+    c, p = self._inputs(clean_inputs, patch_inputs)
+    for l in range(self.n_layers): self._check(l, point)
+    names = [hook_name(point, l) for l in range(self.n_layers)]
+    with torch.no_grad():
+        patch_logits, pcache = self.model.run_with_cache(**p, names_filter=names)
+    acts = {}
+    def keep(t, hook): acts[hook.name] = t; return t
+    with torch.enable_grad():
+        logits = self.model.run_with_hooks(**c, fwd_hooks=[(lambda n: n in names, keep)])
+        clean_logits = logits.detach()
+        if metric_fn is None:
+            metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
+        m = self._metric(metric_fn, logits)
+        grads = torch.autograd.grad(m.sum(), [acts[n] for n in names])     # activations only, no weight gradients
+    m_clean, m_patch = m.detach(), self._metric(metric_fn, patch_logits)
+    out = torch.stack([((pcache[n] - acts[n].detach()) * g).sum(-1) for n, g in zip(names, grads)])  # [layers, B, T]
+    if return_raw: return PatchingResult((m_clean[None, :, None] + out).permute(0, 2, 1).cpu(), m_clean.cpu(), m_patch.cpu())
+    return (out.mean(1) / (m_patch - m_clean).mean()).cpu()
+
+# %% ../../nbs/73_interp.patching.ipynb #7d300da7
+@patch
+@torch.no_grad()
+def path_patching(self: ActivationPatcher, clean_inputs: dict, patch_inputs: dict, sender: tuple[int, int],
+                  metric_fn: Callable | None = None, return_raw: bool = False) -> dict:
+    """Effect of head `sender` = (layer, head) through each path: into each later head's query, key or value input,
+    and straight to the logits (through the residual stream and MLPs). The sender's output comes from the patch run
+    and every other head downstream is frozen at its clean output, so only the chosen path carries the change."""
+    c, p = self._inputs(clean_inputs, patch_inputs)
+    sl, sh = sender
+    if not (0 <= sl < self.n_layers and 0 <= sh < self.n_heads):
+        raise ValueError(f"sender {sender} is not a head: layers 0..{self.n_layers - 1}, heads 0..{self.n_heads - 1}")
+    z = lambda l: f"blocks.{l}.attn.hook_z"
+    qkv = [f"blocks.{l}.attn.hook_{x}" for l in range(sl + 1, self.n_layers) for x in "qkv"]
+    patch_logits, pcache = self.model.run_with_cache(**p, names_filter=[z(sl)])
+    clean_logits, ccache = self.model.run_with_cache(**c, names_filter=[z(l) for l in range(sl + 1, self.n_layers)])
+    if metric_fn is None:
+        metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
+    m_clean, m_patch = self._metric(metric_fn, clean_logits), self._metric(metric_fn, patch_logits)
+    def send(t, hook): t = t.clone(); t[:, :, sh] = pcache[z(sl)][:, :, sh]; return t
+    def freeze(t, hook): return ccache[hook.name]
+    got = {}
+    def grab(t, hook): got[hook.name] = t; return t
+    direct = self.model.run_with_hooks(**c, fwd_hooks=[(z(sl), send)] + [(z(l), freeze) for l in range(sl + 1, self.n_layers)]
+                                       + [(n, grab) for n in qkv])
+    raw = torch.full((self.n_layers, self.n_heads, 3, len(m_clean)), float("nan"))
+    for l in range(sl + 1, self.n_layers):
+        for h in range(self.n_heads):
+            for i, x in enumerate("qkv"):
+                name = f"blocks.{l}.attn.hook_{x}"
+                def receive(t, hook, name=name, h=h): t = t.clone(); t[:, :, h] = got[name][:, :, h]; return t
+                raw[l, h, i] = self._metric(metric_fn, self.model.run_with_hooks(**c, fwd_hooks=[(name, receive)])).cpu()
+    heads, logits = PatchingResult(raw, m_clean.cpu(), m_patch.cpu()), PatchingResult(self._metric(metric_fn, direct).cpu()[None], m_clean.cpu(), m_patch.cpu())
+    if return_raw: return {"heads": heads, "logits": logits}
+    return {"heads": heads.effect, "logits": float(logits.effect[0])}
+
 # %% ../../nbs/73_interp.patching.ipynb #d54e1dd6
 def rtg_counterfactual(inputs: dict, delta: float) -> dict:
     "The same windows asked for a different return: every return-to-go shifted by `delta` (in the model's scaled units)."
@@ -287,7 +298,7 @@ def rtg_counterfactual(inputs: dict, delta: float) -> dict:
 
 def plot_patching_heatmap(effect: Tensor, title: str = "", row_labels: list[str] | None = None, ax=None):
     "Heatmap of a [layers, positions] (or [layers, heads]) effect with token labels."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # here, not at the top: pyplot takes ~1 s to import and only plots need it
     L, T = effect.shape
     if ax is None: _, ax = plt.subplots(figsize=(max(5, 0.28 * T), 0.6 * L + 1.4))
     v = float(effect.abs().max()) or 1.0

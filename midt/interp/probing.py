@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -17,7 +18,7 @@ from ..models.decision_transformer import MODALITIES, DecisionTransformer
 # %% auto #0
 __all__ = ['BUILTIN_TARGETS', 'RESID_POINTS', 'ProbingExperiment', 'plot_probe_results']
 
-# %% ../../nbs/72_interp.probing.ipynb #484a8319
+# %% ../../nbs/72_interp.probing.ipynb #1caa1ec4
 BUILTIN_TARGETS = ("action", "rtg", "timestep")
 RESID_POINTS = ("resid_pre", "resid_mid", "resid_post")
 
@@ -36,74 +37,81 @@ class ProbingExperiment:
         hint = "" if latents else " (build the dataset with with_latents=True for the environment's latents)"
         raise ValueError(f"unknown probe target {target!r}; valid: {', '.join(BUILTIN_TARGETS + tuple(latents))}{hint}")
 
-    @torch.no_grad()
-    def collect(self, dataloader, target: str, modality: str = "state", num_samples: int | None = None,
-                layers: list[int] | None = None, points=RESID_POINTS, batch_size: int = 256):
-        "Features {(layer, point): [N, d]}, labels [N, ...] and episode ids [N] at the current step's token."
-        layers = list(range(self.n_layers)) if layers is None else layers
+# %% ../../nbs/72_interp.probing.ipynb #b92acf1e
+@patch
+@torch.no_grad()
+def collect(self: ProbingExperiment, dataloader, target: str, modality: str = "state", num_samples: int | None = None,
+            layers: list[int] | None = None, points=RESID_POINTS, batch_size: int = 256):
+    "Features {(layer, point): [N, d]}, labels [N, ...] and episode ids [N] at the current step's token."
+    layers = list(range(self.n_layers)) if layers is None else layers
+    for l in layers:
+        if not 0 <= l < self.n_layers: raise ValueError(f"layer {l} is out of range: the model has layers 0..{self.n_layers - 1}")
+    for p in points:
+        if p not in RESID_POINTS: raise ValueError(f"point {p!r} is not one of {', '.join(RESID_POINTS)}")
+    names = {f"blocks.{l}.hook_{p}" for l in layers for p in points}
+    dev = next(self.model.parameters()).device
+    feats, labels, groups, n, key = {}, [], [], 0, None
+    for batch in _batches(dataloader, batch_size):
+        if key is None: key = self._check(target, modality, batch)
+        _, cache = self.model.run_with_cache(**model_inputs(batch, dev), names_filter=names.__contains__)
+        pos = 3 * (self.model.context_length - 1) + MODALITIES.index(modality)             # the current step's token
         for l in layers:
-            if not 0 <= l < self.n_layers: raise ValueError(f"layer {l} is out of range: the model has layers 0..{self.n_layers - 1}")
-        for p in points:
-            if p not in RESID_POINTS: raise ValueError(f"point {p!r} is not one of {', '.join(RESID_POINTS)}")
-        names = {f"blocks.{l}.hook_{p}" for l in layers for p in points}
-        dev = next(self.model.parameters()).device
-        feats, labels, groups, n, key = {}, [], [], 0, None
-        for batch in _batches(dataloader, batch_size):
-            if key is None: key = self._check(target, modality, batch)
-            _, cache = self.model.run_with_cache(**model_inputs(batch, dev), names_filter=names.__contains__)
-            pos = 3 * (self.model.context_length - 1) + MODALITIES.index(modality)             # the current step's token
-            for l in layers:
-                for p in points: feats.setdefault((l, p), []).append(cache[f"blocks.{l}.hook_{p}"][:, pos].float().cpu())
-            y = {"action": batch["actions"][:, -1], "rtg": batch["returns_to_go"][:, -1, 0],
-                 "timestep": batch["timesteps"][:, -1]}.get(key)
-            labels.append((batch[key][:, -1] if y is None else y).cpu())
-            groups.append(batch["episode"].cpu() if "episode" in batch else torch.arange(n, n + len(batch["actions"])))
-            n += len(batch["actions"])
-            if num_samples is not None and n >= num_samples: break
-        if key is None: raise ValueError("the dataloader gave no batch")
-        cut = slice(0, num_samples)
-        return ({k: torch.cat(v)[cut].numpy() for k, v in feats.items()}, torch.cat(labels)[cut].numpy(),
-                torch.cat(groups)[cut].numpy(), key)
+            for p in points: feats.setdefault((l, p), []).append(cache[f"blocks.{l}.hook_{p}"][:, pos].float().cpu())
+        y = {"action": batch["actions"][:, -1], "rtg": batch["returns_to_go"][:, -1, 0],
+             "timestep": batch["timesteps"][:, -1]}.get(key)
+        labels.append((batch[key][:, -1] if y is None else y).cpu())
+        groups.append(batch["episode"].cpu() if "episode" in batch else torch.arange(n, n + len(batch["actions"])))
+        n += len(batch["actions"])
+        if num_samples is not None and n >= num_samples: break
+    if key is None: raise ValueError("the dataloader gave no batch")
+    cut = slice(0, num_samples)
+    return ({k: torch.cat(v)[cut].numpy() for k, v in feats.items()}, torch.cat(labels)[cut].numpy(),
+            torch.cat(groups)[cut].numpy(), key)
 
-    def _encode(self, y: np.ndarray, key: str) -> tuple[np.ndarray, bool]:
-        "Labels as a 1-d array, and whether the task is classification."
-        if key in ("rtg", "timestep"): return y.astype(np.float64), False
-        if np.issubdtype(y.dtype, np.floating) and not np.all(y == np.round(y)): return y.reshape(len(y), -1)[:, 0], False
-        flat = y.reshape(len(y), -1)
-        return np.unique(flat, axis=0, return_inverse=True)[1].reshape(-1), True
+# %% ../../nbs/72_interp.probing.ipynb #f9223044
+@patch
+def _encode(self: ProbingExperiment, y: np.ndarray, key: str) -> tuple[np.ndarray, bool]:
+    "Labels as a 1-d array, and whether the task is classification."
+    if key in ("rtg", "timestep"): return y.astype(np.float64), False
+    if np.issubdtype(y.dtype, np.floating) and not np.all(y == np.round(y)): return y.reshape(len(y), -1)[:, 0], False
+    flat = y.reshape(len(y), -1)
+    return np.unique(flat, axis=0, return_inverse=True)[1].reshape(-1), True
 
-    def fit(self, X: np.ndarray, y: np.ndarray, groups: np.ndarray, classify: bool) -> dict:
-        "Fit one probe with a held-out split by episode; score, baseline, control, selectivity."
-        rng = np.random.default_rng(self.seed)
-        eps = np.unique(groups); test_eps = rng.choice(eps, max(1, int(round(self.test_fraction * len(eps)))), replace=False)
-        te = np.isin(groups, test_eps); tr = ~te
-        if tr.sum() < 2 or te.sum() < 1: raise ValueError(f"too few samples to probe ({len(y)} windows, {len(eps)} episodes)")
-        def probe(): return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000) if classify else Ridge(alpha=1.0))
-        def score(ytr, yte):
-            if classify and len(np.unique(ytr)) < 2: return float(np.mean(yte == ytr[0]))
-            return float(probe().fit(X[tr], ytr).score(X[te], yte))
-        s = score(y[tr], y[te])
-        if classify:
-            vals, counts = np.unique(y[tr], return_counts=True); base = float(np.mean(y[te] == vals[np.argmax(counts)]))
-        else:
-            var = np.var(y[te]); base = float(1 - np.mean((y[te] - y[tr].mean()) ** 2) / var) if var > 0 else 0.0
-        shuffled = rng.permutation(y)
-        control = score(shuffled[tr], shuffled[te])
-        return {"score": s, "baseline": base, "control": control, "selectivity": s - control,
-                "metric": "accuracy" if classify else "r2", "n_train": int(tr.sum()), "n_test": int(te.sum())}
+@patch
+def fit(self: ProbingExperiment, X: np.ndarray, y: np.ndarray, groups: np.ndarray, classify: bool) -> dict:
+    "Fit one probe with a held-out split by episode; score, baseline, control, selectivity."
+    rng = np.random.default_rng(self.seed)
+    eps = np.unique(groups); test_eps = rng.choice(eps, max(1, int(round(self.test_fraction * len(eps)))), replace=False)
+    te = np.isin(groups, test_eps); tr = ~te
+    if tr.sum() < 2 or te.sum() < 1: raise ValueError(f"too few samples to probe ({len(y)} windows, {len(eps)} episodes)")
+    def probe(): return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000) if classify else Ridge(alpha=1.0))
+    def score(ytr, yte):
+        if classify and len(np.unique(ytr)) < 2: return float(np.mean(yte == ytr[0]))
+        return float(probe().fit(X[tr], ytr).score(X[te], yte))
+    s = score(y[tr], y[te])
+    if classify:
+        vals, counts = np.unique(y[tr], return_counts=True); base = float(np.mean(y[te] == vals[np.argmax(counts)]))
+    else:
+        var = np.var(y[te]); base = float(1 - np.mean((y[te] - y[tr].mean()) ** 2) / var) if var > 0 else 0.0
+    shuffled = rng.permutation(y)
+    control = score(shuffled[tr], shuffled[te])
+    return {"score": s, "baseline": base, "control": control, "selectivity": s - control,
+            "metric": "accuracy" if classify else "r2", "n_train": int(tr.sum()), "n_test": int(te.sum())}
 
-    def probe_all_layers(self, dataloader=None, target: str = "action", modality: str = "state",
-                         num_samples: int | None = 2000, points=RESID_POINTS, layers: list[int] | None = None) -> list[dict]:
-        "Probe `target` at every layer and residual point; one result dict per (layer, point)."
-        feats, y, groups, key = self.collect(dataloader, target, modality, num_samples, layers, points)
-        y, classify = self._encode(y, key)
-        return [{"layer": l, "point": p, "target": target, "modality": modality, **self.fit(X, y, groups, classify)}
-                for (l, p), X in feats.items()]
+# %% ../../nbs/72_interp.probing.ipynb #bb62d312
+@patch
+def probe_all_layers(self: ProbingExperiment, dataloader=None, target: str = "action", modality: str = "state",
+                     num_samples: int | None = 2000, points=RESID_POINTS, layers: list[int] | None = None) -> list[dict]:
+    "Probe `target` at every layer and residual point; one result dict per (layer, point)."
+    feats, y, groups, key = self.collect(dataloader, target, modality, num_samples, layers, points)
+    y, classify = self._encode(y, key)
+    return [{"layer": l, "point": p, "target": target, "modality": modality, **self.fit(X, y, groups, classify)}
+            for (l, p), X in feats.items()]
 
 # %% ../../nbs/72_interp.probing.ipynb #a4167f58
 def plot_probe_results(results: list[dict], title: str | None = None):
     "Score per layer and residual point, with the baseline and the control task."
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt   # here, not at the top: pyplot takes ~1 s to import and only plots need it
     xs = [f"L{r['layer']} {r['point'].replace('resid_', '')}" for r in results]
     fig, ax = plt.subplots(figsize=(max(4, 0.55 * len(xs)), 3.2))
     ax.plot(xs, [r["score"] for r in results], "o-", label="probe")
