@@ -68,7 +68,7 @@ def test_bad_output_folder_and_notebook_parameters_are_refused_before_any_work(r
     r = _pipeline(repo, "--config", cfg, "--output-dir", tmp_path/"a_file"/"runs")
     assert r.returncode == 2 and "a_file" in r.stderr and "is a file" in r.stderr
     from midt.scripts.pipeline import run_notebook
-    with pytest.raises(ValueError, match="unknown parameter layuot; valid: layout, max_steps, episodes, seed, output_dir"):
+    with pytest.raises(ValueError, match="unknown parameter layuot; valid: layout, max_steps, obs_mode, view_size, episodes, seed, output_dir"):
         run_notebook("env_report", tmp_path/"env", layuot="quickstart")
     assert not (tmp_path/"env").exists()
 
