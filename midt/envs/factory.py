@@ -35,7 +35,7 @@ def env_config(
             "max_steps": max_steps, **kwargs}
 
 def _layout_config(layout) -> dict:
-    "The layout's companion config in the seed's JSON format, so `layout_text` + it rebuilds the layout exactly."
+    "The layout's companion config in the layout JSON format (`<name>.json` beside `<name>.txt`), so `layout_text` + it rebuilds the layout exactly."
     fmt = lambda p: f"{p[0]},{p[1]}"
     cfg = {"reward_values": {fmt(p): v for p, v in zip(layout.rewards, layout.reward_values)},
            "default_correct_keys": {fmt(d): ("red", "blue")[c - 1] for d, c in zip(layout.doors, layout.correct_keys) if c},
