@@ -231,7 +231,8 @@ def calibration_metrics(summary: list[dict], support: tuple[float, float]) -> di
     return {"spearman_rho": rho(inside), "spearman_rho_all": rho(np.ones_like(inside)), "slope_in_support": slope,
             "mace_in_support": float(np.abs(m[inside] - t[inside]).mean()) if inside.any() else float("nan"),
             "top_target": top["target_return"], "success_rate_at_top": top["success_rate"],
-            "normalized_return_at_top": top["normalized_return"],
+            "normalized_return_at_top": top["normalized_return"], "return_at_top": top["return_mean"],
+            "return_ci_at_top": [top["return_ci_low"], top["return_ci_high"]],
             "normalized_return_beyond": last["normalized_return"], "success_rate_beyond": last["success_rate"],
             "support": [float(support[0]), float(support[1])], "targets": t.tolist()}
 

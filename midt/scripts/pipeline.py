@@ -246,9 +246,10 @@ def _notebook_stages(r: _Run):
             if not st.done: st.finish(read_json(st.dir/"metrics.json", "calibration metrics"))
             m["evaluation"] = st.result()
             c = m["evaluation"]["calibration"]
+            at_top = (f"normalised return {c['normalized_return_at_top']:.3f}" if c["normalized_return_at_top"] is not None
+                      else f"mean return {c['return_at_top']:.3f}")
             r.say(f"evaluation{tag}: Spearman rho {c['spearman_rho']:.3f} over the data's returns, at the data's best return "
-                  f"{c['top_target']:.2f}: normalised return {c['normalized_return_at_top']:.3f}, success "
-                  f"{c['success_rate_at_top']:.2f} -> {st.dir/'calibration.png'}")
+                  f"{c['top_target']:.2f}: {at_top}, success {c['success_rate_at_top']:.2f} -> {st.dir/'calibration.png'}")
         else:
             if not st.done: st.finish({k: read_json(st.dir/k/"metrics.json", f"{k} metrics") for k in ("attention", "probing", "patching")})
             m["analysis"] = a = st.result()
