@@ -62,7 +62,8 @@ def _inputs(a: argparse.Namespace) -> tuple:
         actors["BC"] = bc.actor()
     if a.dqn_model:
         collection = {k: v for k, v in data.collection_config.items() if k not in DQNConfig.removed_keys}  # older files
-        actors["DQN (data policy)"] = SB3Actor(load_policy(DQNConfig.model_validate(collection), a.dqn_model))
+        dqn_cfg = DQNConfig.model_validate(collection)
+        actors[f"{dqn_cfg.algorithm.upper()} (data policy)"] = SB3Actor(load_policy(dqn_cfg, a.dqn_model))
     return data, ecfg, actors, out
 
 # %% ../../nbs/83_scripts.evaluate.ipynb #057e6ca1
