@@ -78,6 +78,7 @@ class DTDataset(Dataset):
         self.ep_end = np.repeat(d.episode_offsets[1:] - 1, lengths)            # [N] last row of each row's episode
         self.with_latents = with_latents
         self.episode_of_row = np.repeat(chosen if split != "all" else np.arange(data.num_episodes), lengths)  # [N] index in the file
+        self.policy_names = sorted(set(data.episodes["policy_id"].tolist()))  # codes of `latent_policy`, over the whole file
         self.action_dim = int(data.env_config.get("action_dim", int(data.actions.max()) + 1))
         if data.actions.min() < 0 or data.actions.max() >= self.action_dim:
             raise ValueError(f"{data.path}: actions range {data.actions.min()}..{data.actions.max()}; expected 0..{self.action_dim - 1} (action_dim)")
@@ -94,7 +95,7 @@ class DTDataset(Dataset):
         out = {k: torch.from_numpy(v) for k, v in w.items()}
         if self.with_latents:
             rows, real = window_rows(ends, self.K, starts)
-            for name, v in self.data.latents.items():
+            for name, v in {**self.data.latents, **self.episode_latents()}.items():
                 out[f"latent_{name}"] = torch.from_numpy(np.ascontiguousarray(take(v, rows, real)))
             out["episode"] = torch.from_numpy(self.episode_of_row[ends])
         return out
@@ -110,3 +111,11 @@ class DTDataset(Dataset):
             at_end = rng.random(batch_size) < self.end_sample_prob
             ends = np.where(at_end, self.ep_end[ends], ends)
         return self.gather(ends)
+
+    def episode_latents(self) -> dict[str, np.ndarray]:
+        "Per-step copies of what generated each episode: `policy` (index into `policy_names`) and `epsilon` (-1: the learning agent's own sampling)."
+        e = self.data.episodes
+        code = np.searchsorted(np.array(self.policy_names), e["policy_id"].astype(str)).astype(np.int64)
+        eps = np.nan_to_num(np.asarray(e["epsilon"], np.float64), nan=-1.0)
+        local = np.repeat(np.arange(self.data.num_episodes), self.data.lengths)   # episode of each row within this split
+        return {"policy": code[local], "epsilon": eps[local]}
