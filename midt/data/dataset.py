@@ -79,6 +79,7 @@ class DTDataset(Dataset):
         self.with_latents = with_latents
         self.episode_of_row = np.repeat(chosen if split != "all" else np.arange(data.num_episodes), lengths)  # [N] index in the file
         self.policy_names = sorted(set(data.episodes["policy_id"].tolist()))  # codes of `latent_policy`, over the whole file
+        self._episode_latents = self.episode_latents() if with_latents else {}
         self.action_dim = int(data.env_config.get("action_dim", int(data.actions.max()) + 1))
         if data.actions.min() < 0 or data.actions.max() >= self.action_dim:
             raise ValueError(f"{data.path}: actions range {data.actions.min()}..{data.actions.max()}; expected 0..{self.action_dim - 1} (action_dim)")
@@ -95,7 +96,7 @@ class DTDataset(Dataset):
         out = {k: torch.from_numpy(v) for k, v in w.items()}
         if self.with_latents:
             rows, real = window_rows(ends, self.K, starts)
-            for name, v in {**self.data.latents, **self.episode_latents()}.items():
+            for name, v in {**self.data.latents, **self._episode_latents}.items():
                 out[f"latent_{name}"] = torch.from_numpy(np.ascontiguousarray(take(v, rows, real)))
             out["episode"] = torch.from_numpy(self.episode_of_row[ends])
         return out

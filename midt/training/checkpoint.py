@@ -223,6 +223,9 @@ def _fits(self: TrainedDT, target, same_data: bool = True, name: str | None = No
             raise CheckpointError(f"{self.name} was trained on other data than {name}: content hash "
                                   f"{str(self.data_hash)[:12]} vs {h[:12]} (it was trained on {self.data_path})")
         return
+    if not (isinstance(target, dict) or hasattr(target, "observation_space")):
+        raise TypeError(f"fits: expected a TransitionData, a transitions file's path, a gymnasium env or an env_config dict, "
+                        f"got a {type(target).__name__}")
     name = name or (f"the environment {target.get('layout_name') or target.get('env_id') or ''}".rstrip() if isinstance(target, dict) else "the environment")
     S, A = _env_sizes(target)
     wrong_s = c.obs_type == "symbolic" and S != c.state_dim
