@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from fastcore.basics import patch
 from torch.utils.data import Dataset
 
 from .storage import TransitionData, load_transitions
@@ -113,10 +114,12 @@ class DTDataset(Dataset):
             ends = np.where(at_end, self.ep_end[ends], ends)
         return self.gather(ends)
 
-    def episode_latents(self) -> dict[str, np.ndarray]:
-        "Per-step copies of what generated each episode: `policy` (index into `policy_names`) and `epsilon` (-1: the learning agent's own sampling)."
-        e = self.data.episodes
-        code = np.searchsorted(np.array(self.policy_names), e["policy_id"].astype(str)).astype(np.int64)
-        eps = np.nan_to_num(np.asarray(e["epsilon"], np.float64), nan=-1.0)
-        local = np.repeat(np.arange(self.data.num_episodes), self.data.lengths)   # episode of each row within this split
-        return {"policy": code[local], "epsilon": eps[local]}
+# %% ../../nbs/22_data.dataset.ipynb #a988c92e
+@patch
+def episode_latents(self: DTDataset) -> dict[str, np.ndarray]:
+    "Per-step copies of what generated each episode: `policy` (index into `policy_names`) and `epsilon` (-1: the learning agent's own sampling)."
+    e = self.data.episodes
+    code = np.searchsorted(np.array(self.policy_names), e["policy_id"].astype(str)).astype(np.int64)
+    eps = np.nan_to_num(np.asarray(e["epsilon"], np.float64), nan=-1.0)
+    local = np.repeat(np.arange(self.data.num_episodes), self.data.lengths)   # episode of each row within this split
+    return {"policy": code[local], "epsilon": eps[local]}
