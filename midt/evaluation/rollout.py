@@ -127,9 +127,12 @@ def rollout(
 
 # %% ../../nbs/60_evaluation.rollout.ipynb #b044845d
 class _Histories:
-    "Every running episode's steps so far, as the model reads them (normalised states, scaled returns-to-go); grows as needed."
-    def __init__(self, obs: np.ndarray, rtg: np.ndarray, A: int, size: int = 64):
-        n = len(obs)
+    """Every running episode's recent steps, as the model reads them (normalised states, scaled returns-to-go). Each
+    episode keeps at most `2K + 8` steps: when its row is full, its last K - 1 steps move to the front (memory stays
+    O(episodes x K) however long the episodes run)."""
+    def __init__(self, obs: np.ndarray, rtg: np.ndarray, A: int, K: int):
+        n, size = len(obs), 2 * K + 8
+        self.K = K
         self.states = np.zeros((n, size) + obs.shape[1:], obs.dtype); self.states[:, 0] = obs
         self.actions = np.full((n, size), A, np.int64)
         self.rtg = np.zeros((n, size), np.float32); self.rtg[:, 0] = rtg
@@ -147,10 +150,10 @@ class _Histories:
         "Episode `e` took `action` and goes on at `obs`."
         t = self.t[e]
         self.actions[e, t] = action
-        if t + 1 == self.actions.shape[1]:                                # full: double the length
-            grow = lambda x, fill: np.concatenate([x, np.full_like(x, fill)], 1)
-            self.states, self.actions = grow(self.states, 0), grow(self.actions, 0)
-            self.rtg, self.timesteps = grow(self.rtg, 0), grow(self.timesteps, 0)
+        if t + 1 == self.actions.shape[1]:                                # full: keep the last K - 1 steps, at the front
+            k = self.K - 1
+            for x in (self.states, self.actions, self.rtg, self.timesteps): x[e, :k] = x[e, t + 1 - k:t + 1]
+            t = k - 1
         self.states[e, t + 1], self.rtg[e, t + 1], self.timesteps[e, t + 1] = obs, rtg, timestep
         self.t[e] = t + 1
 
@@ -162,7 +165,7 @@ def _rollout_batch(actor, env_config, jobs, seed, greedy, temperature, optimum) 
     raw = np.stack([o for o, _ in first])
     rngs = [np.random.default_rng([seed, ti, j]) for _, ti, j in jobs]
     togo = np.array([t for t, _, _ in jobs], np.float64)
-    hist = _Histories(actor.normalize(raw), togo / actor.rtg_scale, A)
+    hist = _Histories(actor.normalize(raw), togo / actor.rtg_scale, A, K)
     ret, length = np.zeros(n), np.zeros(n, np.int64)
     done, term, infos = np.zeros(n, bool), np.zeros(n, bool), [None] * n
     acts = [[] for _ in range(n)]
