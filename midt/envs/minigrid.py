@@ -12,7 +12,7 @@ import numpy as np
 from gymnasium import spaces
 
 # %% auto #0
-__all__ = ['MINIGRID_TASKS', 'STOCHASTIC_TASKS', 'MiniGridAdapter', 'make_minigrid', 'minigrid_optimum']
+__all__ = ['MINIGRID_TASKS', 'STOCHASTIC_TASKS', 'memory_latents', 'MiniGridAdapter', 'make_minigrid', 'minigrid_optimum']
 
 # %% ../../nbs/12_envs.minigrid.ipynb #5139bb89
 MINIGRID_TASKS = ("MiniGrid-DoorKey-5x5-v0", "MiniGrid-DoorKey-8x8-v0", "MiniGrid-Dynamic-Obstacles-8x8-v0")
@@ -22,6 +22,13 @@ def _minigrid_tables():
     import minigrid  # registers the MiniGrid-* ids
     from minigrid.core.constants import COLOR_TO_IDX, OBJECT_TO_IDX, STATE_TO_IDX
     return len(OBJECT_TO_IDX), len(COLOR_TO_IDX), len(STATE_TO_IDX), OBJECT_TO_IDX
+
+# %% ../../nbs/12_envs.minigrid.ipynb #d181ed15
+def memory_latents(u) -> dict:
+    "The remembered object of a Memory task (`MiniGrid-MemoryS7-v0`, ...): `cue_key` (1: a key, 0: a ball) and `goal_up` (the match is the upper one); {} for other tasks."
+    if not hasattr(u, "success_pos"): return {}
+    cue = u.grid.get(1, u.height // 2 - 1)                                # the object in the start room
+    return {"cue_key": int(cue.type == "key"), "goal_up": int(u.success_pos[1] < u.height // 2)}
 
 # %% ../../nbs/12_envs.minigrid.ipynb #0597afc7
 class MiniGridAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -34,28 +41,32 @@ class MiniGridAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._per_cell = self.n_obj + self.n_col + self.n_state
         n = view_size * view_size * self._per_cell + 4
         self.observation_space = spaces.Box(0, 1, (n,), np.float32)
-        self._eye = np.eye(self._per_cell, dtype=np.float32)
+        cells = np.arange(view_size * view_size)[:, None] * self._per_cell  # [view * view, 1] first index of each cell
+        self._offsets = cells + np.array([0, self.n_obj, self.n_obj + self.n_col])  # [view * view, 3]
         self._t = 0
 
     def _obs(self, o) -> np.ndarray:
-        img = o["image"].reshape(-1, 3).astype(np.intp)                      # [view * view, (object, colour, state)]
-        cells = (self._eye[img[:, 0]] + self._eye[self.n_obj + img[:, 1]] + self._eye[self.n_obj + self.n_col + img[:, 2]])
-        d = np.zeros(4, np.float32); d[o["direction"]] = 1
-        return np.concatenate([cells.ravel(), d])
+        out = np.zeros(self.observation_space.shape, np.float32)
+        out[self._offsets + o["image"].reshape(-1, 3)] = 1                  # one-hot (object, colour, state) of each cell
+        out[-4 + o["direction"]] = 1
+        return out
 
     def latents(self) -> dict:
-        "Agent position and direction, carried object, doors' open state, timestep."
+        "Agent position and direction, carried object, doors' open state, timestep (+ the cue of a Memory task)."
         u = self.env.unwrapped
         carrying = u.carrying
-        doors = [o for o in u.grid.grid if o is not None and o.type == "door"]
-        return {"agent_pos": np.array(u.agent_pos, np.int32), "agent_dir": int(u.agent_dir),
-                "held_key": int(carrying is not None and carrying.type == "key"),
-                "carrying": 0 if carrying is None else int(self._obj_idx[carrying.type]),
-                "doors_open": np.array([d.is_open for d in doors], np.int8), "timestep": self._t}
+        out = {"agent_pos": np.array(u.agent_pos, np.int32), "agent_dir": int(u.agent_dir),
+               "held_key": int(carrying is not None and carrying.type == "key"),
+               "carrying": 0 if carrying is None else int(self._obj_idx[carrying.type]),
+               "doors_open": np.array([d.is_open for d in self._doors], np.int8), "timestep": self._t}
+        return out | self._memory
 
     def reset(self, *, seed=None, options=None):
         o, _ = self.env.reset(seed=seed, options=options)
         self._t = 0
+        u = self.env.unwrapped
+        self._doors = [c for c in u.grid.grid if c is not None and c.type == "door"]   # fixed for the episode
+        self._memory = memory_latents(u)
         return self._obs(o), self.latents()
 
     def step(self, action):
