@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from .gridworld import GridWorldEnv
+from .gridworld import ACTION_NAMES, GridWorldEnv
 from .layout import load_layout, parse_layout
-from .minigrid import make_minigrid
+from .minigrid import MINIGRID_ACTIONS, MiniGridAdapter, make_minigrid
 
 # %% auto #0
-__all__ = ['is_minigrid', 'env_config', 'make_env']
+__all__ = ['is_minigrid', 'env_config', 'make_env', 'action_names']
 
 # %% ../../nbs/14_envs.factory.ipynb #61215a4e
 def is_minigrid(env: str) -> bool:
@@ -66,3 +66,9 @@ def make_env(
         return GridWorldEnv(layout, render_mode=render_mode, **cfg)
     if is_minigrid(env): return make_minigrid(env, view_size=view_size, max_steps=max_steps, render_mode=render_mode)
     return GridWorldEnv(env, obs_mode=obs_mode, max_steps=max_steps, render_mode=render_mode, **kwargs)
+
+# %% ../../nbs/14_envs.factory.ipynb #c2331b31
+def action_names(env: gym.Env) -> tuple[str, ...]:
+    "What each action index means in `env` (a gridworld moves up, down, left, right; MiniGrid turns, moves forward, picks up, ...)."
+    n = int(env.action_space.n)
+    return MINIGRID_ACTIONS[:n] if isinstance(env, MiniGridAdapter) else ACTION_NAMES[:n]

@@ -12,11 +12,14 @@ import numpy as np
 from gymnasium import spaces
 
 # %% auto #0
-__all__ = ['MINIGRID_TASKS', 'STOCHASTIC_TASKS', 'memory_latents', 'MiniGridAdapter', 'make_minigrid', 'minigrid_optimum']
+__all__ = ['MINIGRID_TASKS', 'MINIGRID_ACTIONS', 'STOCHASTIC_TASKS', 'memory_latents', 'flip_cue', 'MiniGridAdapter',
+           'make_minigrid', 'minigrid_optimum']
 
 # %% ../../nbs/12_envs.minigrid.ipynb #5139bb89
 MINIGRID_TASKS = ("MiniGrid-DoorKey-5x5-v0", "MiniGrid-DoorKey-8x8-v0", "MiniGrid-Dynamic-Obstacles-8x8-v0")
 "Tasks of the second seed; any other MiniGrid id works too."
+MINIGRID_ACTIONS = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
+"MiniGrid's actions in index order (`minigrid.core.actions.Actions`); a task may use only the first few."
 
 def _minigrid_tables():
     import minigrid  # registers the MiniGrid-* ids
@@ -29,6 +32,15 @@ def memory_latents(u) -> dict:
     if not hasattr(u, "success_pos"): return {}
     cue = u.grid.get(1, u.height // 2 - 1)                                # the object in the start room
     return {"cue_key": int(cue.type == "key"), "goal_up": int(u.success_pos[1] < u.height // 2)}
+
+def flip_cue(u) -> None:
+    "Swap a Memory task's remembered object (key <-> ball, same colour), and with it which end of the hallway matches."
+    from minigrid.core.world_object import Ball, Key
+    if not hasattr(u, "success_pos"): raise ValueError(f"flip_cue needs a MiniGrid Memory task; {u.spec.id if u.spec else u} has no cue")
+    x, y = 1, u.height // 2 - 1
+    cue = u.grid.get(x, y)
+    u.grid.set(x, y, (Ball if cue.type == "key" else Key)(cue.color))
+    u.success_pos, u.failure_pos = u.failure_pos, u.success_pos
 
 # %% ../../nbs/12_envs.minigrid.ipynb #0597afc7
 class MiniGridAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
@@ -62,9 +74,12 @@ class MiniGridAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return out | self._memory
 
     def reset(self, *, seed=None, options=None):
-        o, _ = self.env.reset(seed=seed, options=options)
+        "`options={'flip_cue': True}`: a Memory task's episode of `seed` with the other object to remember."
+        options = dict(options or {}); flip = options.pop("flip_cue", False)
+        o, _ = self.env.reset(seed=seed, options=options or None)
         self._t = 0
         u = self.env.unwrapped
+        if flip: flip_cue(u); o = u.gen_obs()
         self._doors = [c for c in u.grid.grid if c is not None and c.type == "door"]   # fixed for the episode
         self._memory = memory_latents(u)
         return self._obs(o), self.latents()

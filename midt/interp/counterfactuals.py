@@ -145,8 +145,12 @@ def counterfactual_pairs(
         clean = replay(env_config, ep.seed, ep.actions)
         first = clean["reset_latents"]
         if kind == "cue":
-            if "cue" not in first: raise ValueError(f"kind 'cue' needs a Posner layout; {env_config.get('layout_name')} has no cue")
-            opts = {"correct_keys": tuple(int(v) for v in first["correct_keys"]), "cue": tuple(3 - int(v) for v in first["cue"])}
+            if "cue_key" in first: opts = {"flip_cue": True}             # a MiniGrid Memory task: the other object to remember
+            elif "cue" in first:
+                opts = {"correct_keys": tuple(int(v) for v in first["correct_keys"]), "cue": tuple(3 - int(v) for v in first["cue"])}
+            else:
+                name = env_config.get("layout_name") or env_config.get("env_id")
+                raise ValueError(f"kind 'cue' needs a Posner layout or a MiniGrid Memory task; {name} has no cue")
             cf = replay(env_config, ep.seed, ep.actions, options=opts)
         elif kind == "held_key":
             cf = replay(env_config, ep.seed, ep.actions, edit=_swap_picked_key())
