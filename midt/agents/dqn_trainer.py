@@ -49,7 +49,8 @@ def build_algorithm(cfg: DQNConfig, vec_env, tensorboard_log: str | None = None)
                    exploration_initial_eps=cfg.exploration_initial_eps, exploration_final_eps=cfg.exploration_final_eps,
                    target_update_interval=cfg.target_update_interval, train_freq=cfg.train_freq, **common)
     if cfg.algorithm == "ppo":
-        return PPO("MlpPolicy", vec_env, n_steps=cfg.n_steps, batch_size=cfg.batch_size, ent_coef=cfg.ent_coef, **common)
+        return PPO("MlpPolicy", vec_env, n_steps=cfg.n_steps, batch_size=cfg.batch_size, n_epochs=cfg.n_epochs,
+                   ent_coef=cfg.ent_coef, **common)
     return A2C("MlpPolicy", vec_env, n_steps=cfg.n_steps, ent_coef=cfg.ent_coef, **common)
 
 # %% ../../nbs/31_agents.dqn_trainer.ipynb #fc31d219

@@ -95,6 +95,7 @@ class DQNConfig(MidtConfig):
     net_arch: list[Annotated[int, Field(gt=0, le=65536)]] = Field(default_factory=lambda: [64, 64], max_length=64,
                                                                    description="hidden layers of the policy/Q network")
     n_steps: Count = Field(128, description="PPO/A2C: steps per environment per update")
+    n_epochs: int = Field(10, gt=0, le=1000, description="PPO: passes over each rollout per update")
     ent_coef: float = Field(0.01, ge=0, description="PPO/A2C: entropy bonus")
     learning_rate: float = Field(1e-4, gt=0)
     buffer_size: Count = 100_000
