@@ -87,14 +87,15 @@ class Episode:
     total_return: float
     length: int
     terminated: bool
-    success: bool            # terminated with every reward collected (none destroyed)
+    success: bool            # gridworld: terminated with no reward destroyed; MiniGrid: ended on a positive reward
     normalized_return: float | None  # return / the oracle's optimum (gridworlds)
     actions: list = field(default_factory=list)
 
 # %% ../../nbs/60_evaluation.rollout.ipynb #308f015e
-def _success(term: bool, info: dict) -> bool:
+def _success(term: bool, info: dict, reward: float) -> bool:
+    "Gridworld: ended with no reward destroyed. MiniGrid: ended on a positive reward (not a collision, not the wrong object)."
     if "rewards_destroyed" in info: return bool(term and not np.any(info["rewards_destroyed"]))
-    return bool(term)
+    return bool(term and reward > 0)
 
 def _optimum(env_config: dict) -> float | None:
     if env_config.get("family") != "gridworld": return None
@@ -167,7 +168,7 @@ def _rollout_batch(actor, env_config, jobs, seed, greedy, temperature, optimum) 
     togo = np.array([t for t, _, _ in jobs], np.float64)
     hist = _Histories(actor.normalize(raw), togo / actor.rtg_scale, A, K)
     ret, length = np.zeros(n), np.zeros(n, np.int64)
-    done, term, infos = np.zeros(n, bool), np.zeros(n, bool), [None] * n
+    done, term, infos, last = np.zeros(n, bool), np.zeros(n, bool), [None] * n, np.zeros(n)
     acts = [[] for _ in range(n)]
     while not done.all():
         live = np.flatnonzero(~done)
@@ -181,10 +182,10 @@ def _rollout_batch(actor, env_config, jobs, seed, greedy, temperature, optimum) 
                 a = int(rngs[e].choice(A, p=p))
             o, r, te, tr, info = envs[e].step(a)
             acts[e].append(a); ret[e] += r; length[e] += 1; togo[e] -= r
-            if te or tr: done[e], term[e], infos[e] = True, te, info; continue
+            if te or tr: done[e], term[e], infos[e], last[e] = True, te, info, r; continue
             raw[e] = o
             hist.step(e, a, actor.normalize(o[None])[0], togo[e] / actor.rtg_scale, min(length[e], actor.max_timestep))
-    return [Episode(tgt, j, seed + j, float(ret[e]), int(length[e]), bool(term[e]), _success(term[e], infos[e]),
+    return [Episode(tgt, j, seed + j, float(ret[e]), int(length[e]), bool(term[e]), _success(term[e], infos[e], last[e]),
                     None if not optimum else float(ret[e] / optimum), acts[e]) for e, (tgt, _, j) in enumerate(jobs)]
 
 # %% ../../nbs/60_evaluation.rollout.ipynb #e001ac7f
