@@ -130,10 +130,12 @@ def probing_report(
                   _figures(**{f"probe_{t.replace(':', '_')}": plot_probe_results(res) for t, res in results.items()}))
 
 # %% ../../nbs/78_interp.reports.ipynb #9ff7b061
-def check_gridworld(data, counterfactual: str = "cue") -> None:
+def check_gridworld(data, counterfactual: str) -> None:
     """Counterfactual pairs replay episodes from their seeds and actions: a `return` pair works in any midt environment
-    (gridworld or MiniGrid); the others edit a midt gridworld's state. A one-line `ValueError` otherwise."""
+    (gridworld or MiniGrid), `cue` also in a MiniGrid Memory task; the others edit a midt gridworld's state. A one-line
+    `ValueError` otherwise."""
     family = data.env_config.get("family")
+    if counterfactual == "cue" and family == "minigrid" and "cue_key" in data.latents: return
     if counterfactual != "return" and family != "gridworld":
         raise ValueError(f"{data.path}: {counterfactual!r} counterfactual pairs edit a midt gridworld's state "
                          f"(this data's environment family is {family!r}); use counterfactual 'return'")
@@ -148,7 +150,7 @@ def patching_pairs(dt, data, counterfactual: str = "return", rtg_delta: float | 
     delta = float(rtg_delta) if rtg_delta is not None else -0.5 * span
     eps = rollout(dt.actor(), data.env_config, [top], num_episodes, seed, temperature=temperature)
     # the cue only matters until a key is in hand: keep the decision steps before any key is picked up
-    steps = (lambda t, lat: bool(np.all(lat["keys_present"]))) if counterfactual == "cue" else None
+    steps = (lambda t, lat: bool(np.all(lat["keys_present"]))) if counterfactual == "cue" and "keys_present" in data.latents else None
     pairs = counterfactual_pairs(dt, data.env_config, eps, counterfactual,
                                  delta=delta if counterfactual == "return" else None, steps=steps)
     rng = np.random.default_rng(seed)
