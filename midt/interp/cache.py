@@ -106,8 +106,8 @@ def cache_activations(
                           "(use names_filter, dtype=torch.float16 or num_samples)")
             break
     L = model.cfg.num_layers
-    if total is not None: return ActivationCache({k: v[:n] for k, v in bufs.items()}, n_layers=L)
-    return ActivationCache({k: torch.cat(v) for k, v in parts.items()}, n_layers=L)
+    if total is not None: return ActivationCache({k: v[:n] for k, v in bufs.items()}, n_layers=L, model=model)
+    return ActivationCache({k: torch.cat(v) for k, v in parts.items()}, n_layers=L, model=model)
 
 def _known_length(data, num_samples) -> int | None:
     "Number of windows the cache will hold, when it can be known in advance."

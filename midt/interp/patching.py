@@ -241,17 +241,20 @@ def attribution_patching(self: ActivationPatcher, clean_inputs: dict, patch_inpu
     names = [hook_name(point, l) for l in range(self.n_layers)]
     with torch.no_grad():
         patch_logits, pcache = self.model.run_with_cache(**p, names_filter=names)
-    acts = {}
-    def keep(t, hook): acts[hook.name] = t; return t
+    acts, grads, start = {}, {}, []
+    def leaf(t, hook): start.append(t.detach().requires_grad_(True)); return start[-1]   # gradients stop here: none for weights
+    def keep(t, hook): acts[hook.name] = t.detach()
+    def keep_grad(g, hook): grads[hook.name] = g
     with torch.enable_grad():
-        logits = self.model.run_with_hooks(**c, fwd_hooks=[(lambda n: n in names, keep)])
+        logits = self.model.run_with_hooks(**c, fwd_hooks=[("hook_tokens", leaf), (names.__contains__, keep)],
+                                           bwd_hooks=[(names.__contains__, keep_grad)])
         clean_logits = logits.detach()
         if metric_fn is None:
             metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
         m = self._metric(metric_fn, logits)
-        grads = torch.autograd.grad(m.sum(), [acts[n] for n in names])     # activations only, no weight gradients
+        torch.autograd.backward(m.sum(), inputs=start)                  # the backward hooks collect d metric / d activation
     m_clean, m_patch = m.detach(), self._metric(metric_fn, patch_logits)
-    out = torch.stack([((pcache[n] - acts[n].detach()) * g).sum(-1) for n, g in zip(names, grads)])  # [layers, B, T]
+    out = torch.stack([((pcache[n] - acts[n]) * grads[n]).sum(-1) for n in names])  # [layers, B, T]
     if return_raw: return PatchingResult((m_clean[None, :, None] + out).permute(0, 2, 1).cpu(), m_clean.cpu(), m_patch.cpu())
     return (out.mean(1) / (m_patch - m_clean).mean()).cpu()
 
