@@ -148,16 +148,20 @@ class HookedRootModule(nn.Module):
         (`[(name or filter, fn(grad, hook))]`) fire when the returned output is later backpropagated."""
         with self.hooks(fwd_hooks, bwd_hooks): return self(*args, **kwargs)
 
+    def names_filter(self, names_filter: NameOrFilter | Iterable[str] | None) -> Callable[[str], bool]:
+        "A hook name, a list of them, a filter function or None (all) as a filter function; unknown names are a `KeyError`."
+        if names_filter is None: return lambda n: True
+        if isinstance(names_filter, str): names_filter = [names_filter]
+        if callable(names_filter): return names_filter
+        wanted = set(names_filter)
+        unknown = wanted - set(self.hook_dict)
+        if unknown: raise KeyError(f"no hook point {sorted(unknown)[0]!r}; see model.hook_dict")
+        return wanted.__contains__
+
     def run_with_cache(self, *args, names_filter: NameOrFilter | Iterable[str] | None = None,
                        device=None, detach: bool = True, **kwargs) -> tuple[Tensor, ActivationCache]:
         "One forward pass that also returns the activations of the hook points `names_filter` selects (default: all)."
-        if names_filter is None: names_filter = lambda n: True
-        elif isinstance(names_filter, str): names_filter = [names_filter]
-        if not callable(names_filter):
-            wanted = set(names_filter)
-            unknown = wanted - set(self.hook_dict)
-            if unknown: raise KeyError(f"no hook point {sorted(unknown)[0]!r}; see model.hook_dict")
-            names_filter = wanted.__contains__
+        names_filter = self.names_filter(names_filter)
         cache = ActivationCache(n_layers=_n_layers(self.hook_dict), model=self)
         def save(t, hook):
             t = t.detach() if detach else t
