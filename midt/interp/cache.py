@@ -14,6 +14,7 @@ from torch import Tensor
 from ..data.dataset import INPUT_KEYS
 from ..models.decision_transformer import DecisionTransformer
 from ..models.hooks import ActivationCache
+from ..utils.tracking import progress_bar
 
 # %% auto #0
 __all__ = ['HOOK_GLOSSARY', 'hook_info', 'model_inputs', 'cache_activations', 'residual_components', 'accumulated_resid',
@@ -76,6 +77,7 @@ def cache_activations(
     dtype: torch.dtype | None = None,# e.g. torch.float16 to halve the memory of the cache
     max_memory_gb: float = 4.0,      # stop (with a warning) before the cache grows beyond this
     keep_batch: bool = True,         # also keep the inputs (and latents) of every window, under "batch/<key>"
+    progress: bool | None = None,    # a progress bar (None: when stderr is a terminal)
 ) -> ActivationCache:
     """Run the model over many windows, copying each activation to the CPU as soon as it is made (into buffers
     preallocated when the number of windows is known); concatenated along the batch (names and shapes: `HOOK_GLOSSARY`)."""
@@ -91,6 +93,7 @@ def cache_activations(
         else:
             if k not in bufs: bufs[k] = torch.empty((total,) + tuple(v.shape[1:]), dtype=want)
             bufs[k][n:n + len(v)].copy_(v)
+    bar = progress_bar(total=None if total is None else int(total), progress=progress, desc="caching", unit="window")
     for batch in _batches(data, batch_size):
         if n >= stop: break
         take = int(min(stop - n, len(batch["actions"])))
@@ -104,7 +107,8 @@ def cache_activations(
                               f"{stop * per_window / 2**30:.1f} GB > max_memory_gb={max_memory_gb} (use names_filter, "
                               "dtype=torch.float16 or num_samples)")
                 stop = max(fit, take)
-        n += take
+        n += take; bar.update(take)
+    bar.close()
     L = model.cfg.num_layers
     if total is not None: return ActivationCache({k: v[:n] for k, v in bufs.items()}, n_layers=L, model=model)
     return ActivationCache({k: torch.cat(v) for k, v in parts.items()}, n_layers=L, model=model)

@@ -18,6 +18,7 @@ from .cache import model_inputs
 from ..models.decision_transformer import DecisionTransformer, token_labels
 from ..models.gpt import attention_mask_matrix
 from ..models.hooks import hook_name
+from ..utils.tracking import progress_bar
 
 # %% auto #0
 __all__ = ['POINTS', 'logit_diff_metric', 'action_logprob_metric', 'PatchingResult', 'ActivationPatcher', 'rtg_counterfactual',
@@ -166,7 +167,7 @@ def _continue(self: ActivationPatcher, layer: int, point: str, act: Tensor, clea
 @torch.no_grad()
 def compute_patching_effect(self: ActivationPatcher, clean_inputs: dict, patch_inputs: dict, metric_fn: Callable | None = None,
                             point: str = "resid_post", layers: list[int] | None = None, normalize: bool = True,
-                            return_raw: bool = False) -> Tensor | PatchingResult:
+                            return_raw: bool = False, progress: bool | None = None) -> Tensor | PatchingResult:
     "Effect of patching each (layer, position) alone: [layers, positions] (batched: one forward per layer and chunk)."
     c, p = self._inputs(clean_inputs, patch_inputs)
     layers = list(range(self.n_layers)) if layers is None else layers
@@ -181,7 +182,7 @@ def compute_patching_effect(self: ActivationPatcher, clean_inputs: dict, patch_i
         metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
     m_clean, m_patch = self._metric(metric_fn, clean_logits), self._metric(metric_fn, patch_logits)
     out = torch.zeros(len(layers), T, B)
-    for li, (l, name) in enumerate(zip(layers, names)):
+    for li, (l, name) in progress_bar(list(enumerate(zip(layers, names))), progress, desc="patching", unit="layer"):
         src, base = cache[name], ccache[name]                                    # [B, T, d]
         pos_all, b_all = torch.arange(T).repeat_interleave(B), torch.arange(B).repeat(T)   # rows by position
         step = min(self.batch_size, max(B, -(-B * T // 8)))        # at least ~8 chunks: later chunks start later

@@ -8,9 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from tqdm.auto import tqdm
+
+from .io import stderr_is_terminal
 
 # %% auto #0
-__all__ = ['flat_hparams', 'log_config', 'log_hparams', 'start_wandb']
+__all__ = ['flat_hparams', 'log_config', 'log_hparams', 'start_wandb', 'progress_bar']
 
 # %% ../../nbs/04_utils.tracking.ipynb #5602ff49
 def flat_hparams(
@@ -49,3 +52,13 @@ def start_wandb(
     except ImportError: raise RuntimeError("use_wandb: true needs the `wandb` package (pip install wandb)") from None
     return wandb.init(project=cfg.wandb_project or "midt", name=cfg.run_name, dir=str(out), sync_tensorboard=True,
                       config=configs or cfg.model_dump(mode="json"))
+
+# %% ../../nbs/04_utils.tracking.ipynb #9a01410c
+def progress_bar(
+    iterable=None,                # what to iterate over (None: update the bar by hand)
+    progress: bool | None = None, # True: show it; False: never; None: only when stderr is a terminal (quiet in logs and tests)
+    **kwargs,                     # for tqdm: desc, total, unit, ...
+):
+    "A tqdm progress bar for long loops, shown where someone watches."
+    show = stderr_is_terminal() if progress is None else progress
+    return tqdm(iterable, disable=not show, mininterval=0.5, leave=False, **kwargs)
