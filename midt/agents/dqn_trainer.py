@@ -24,6 +24,7 @@ from ..data.storage import TransitionWriter, load_transitions
 from ..envs.factory import env_config, is_minigrid, make_env
 from ..utils.config import DQNConfig, resolve_device, save_config
 from ..utils.io import atomic_write, write_json
+from ..utils.tracking import log_config, log_hparams, start_wandb
 from ..utils.seeding import set_seed
 
 # %% auto #0
@@ -99,6 +100,16 @@ class DQNRunResult:
     snapshots: list
     summary: dict
 
+def _log_run(model, cfg: DQNConfig, summary: dict):
+    "The full config as text and the hyperparameters with the run's final metrics, in the TensorBoard run SB3 wrote."
+    from torch.utils.tensorboard import SummaryWriter
+    log_dir = model.logger.get_dir() if model.logger is not None else None
+    if not log_dir: return                               # no TensorBoard log for this run
+    with SummaryWriter(log_dir) as tb:
+        configs = {"dqn": cfg.model_dump(mode="json")}
+        log_config(tb, configs)
+        log_hparams(tb, configs, {k: summary[k] for k in ("return_mean", "return_max", "episodes", "transitions")})
+
 def train_dqn(
     cfg: DQNConfig,               # the run's config (`configs/dqn/gridworld.yaml`)
     output_dir: str | None = None,# overrides `cfg.output_dir`
@@ -118,7 +129,7 @@ def train_dqn(
                               flush_interval=cfg.flush_interval, overwrite=True)
     vec_cls = SubprocVecEnv if cfg.vec_env == "subproc" else DummyVecEnv
     vec = make_vec_env(make, n_envs=cfg.n_envs, seed=cfg.seed, vec_env_cls=vec_cls)
-    wandb_run = _maybe_wandb(cfg, out)
+    wandb_run = start_wandb(cfg, out)
     model = build_algorithm(cfg, vec, tensorboard_log=str(out/"tb"))
     recorder = TransitionRecorderCallback(writer, policy_id=cfg.algorithm, seed=cfg.seed)
     snaps = SnapshotCallback(out/"snapshots", cfg.total_timesteps, cfg.snapshot_fractions)
@@ -149,12 +160,6 @@ def train_dqn(
                "file_mb": round(data_path.stat().st_size / 2**20, 2), "seconds": round(time.time() - t0, 1),
                "snapshots": [str(p) for _, p in snaps.saved]}
     write_json(out/"summary.json", summary)
+    _log_run(model, cfg, summary)
     return DQNRunResult(data_path, model_path, snaps.saved, summary)
 
-def _maybe_wandb(cfg: DQNConfig, out: Path):
-    "Start a Weights & Biases run when enabled (never imported otherwise)."
-    if not cfg.use_wandb: return None
-    try: import wandb
-    except ImportError: raise RuntimeError("use_wandb: true needs the `wandb` package (pip install wandb)") from None
-    return wandb.init(project=cfg.wandb_project or "midt", name=cfg.run_name, config=cfg.model_dump(mode="json"),
-                      dir=str(out), sync_tensorboard=True)

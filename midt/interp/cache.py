@@ -14,6 +14,7 @@ from torch import Tensor
 from ..data.dataset import INPUT_KEYS
 from ..models.decision_transformer import DecisionTransformer
 from ..models.hooks import ActivationCache
+from ..utils.tracking import progress_bar
 
 # %% auto #0
 __all__ = ['HOOK_GLOSSARY', 'hook_info', 'model_inputs', 'cache_activations', 'residual_components', 'accumulated_resid',
@@ -76,38 +77,41 @@ def cache_activations(
     dtype: torch.dtype | None = None,# e.g. torch.float16 to halve the memory of the cache
     max_memory_gb: float = 4.0,      # stop (with a warning) before the cache grows beyond this
     keep_batch: bool = True,         # also keep the inputs (and latents) of every window, under "batch/<key>"
+    progress: bool | None = None,    # a progress bar (None: when stderr is a terminal)
 ) -> ActivationCache:
-    "Run the model over many windows, offloading each batch's activations to the CPU; concatenated along the batch (names and shapes: `HOOK_GLOSSARY`)."
-    device = next(model.parameters()).device
-    total = _known_length(data, num_samples)          # known: fill preallocated buffers (half the memory traffic of cat)
+    """Run the model over many windows, copying each activation to the CPU as soon as it is made (into buffers
+    preallocated when the number of windows is known); concatenated along the batch (names and shapes: `HOOK_GLOSSARY`)."""
+    device, wanted = next(model.parameters()).device, model.names_filter(names_filter)
+    total = _known_length(data, num_samples)
+    stop = total if total is not None else (num_samples if num_samples is not None else float("inf"))
     parts: dict[str, list[Tensor]] = {}
     bufs: dict[str, Tensor] = {}
-    n = 0; nbytes = 0
+    n = 0
+    def put(k: str, v: Tensor):                       # v: [b, ...] this batch's rows of one activation
+        want = dtype if (dtype is not None and v.is_floating_point() and not k.startswith("batch/")) else v.dtype
+        if total is None: parts.setdefault(k, []).append(v.to("cpu", want, copy=True, memory_format=torch.contiguous_format))
+        else:
+            if k not in bufs: bufs[k] = torch.empty((total,) + tuple(v.shape[1:]), dtype=want)
+            bufs[k][n:n + len(v)].copy_(v)
+    bar = progress_bar(total=None if total is None else int(total), progress=progress, desc="caching", unit="window")
     for batch in _batches(data, batch_size):
-        if num_samples is not None and n >= num_samples: break
-        take = None if num_samples is None else num_samples - n
-        _, cache = model.run_with_cache(**model_inputs(batch, device), names_filter=names_filter)
-        items = list(cache.items()) + ([(f"batch/{k}", v) for k, v in batch.items()] if keep_batch else [])
-        b = len(batch["actions"][:take])
-        for k, v in items:
-            v = v[:take]
-            want = dtype if (dtype is not None and v.is_floating_point() and not k.startswith("batch/")) else v.dtype
-            if total is not None:
-                if k not in bufs:
-                    bufs[k] = torch.empty((total,) + tuple(v.shape[1:]), dtype=want)
-                    nbytes += bufs[k].numel() * bufs[k].element_size()
-                bufs[k][n:n + b].copy_(v)
-            else:
-                v = v.to("cpu", want); parts.setdefault(k, []).append(v); nbytes += v.numel() * v.element_size()
-        n += b
-        if nbytes > max_memory_gb * 2**30:
-            if total is not None and n < total: bufs = {k: v[:n] for k, v in bufs.items()}
-            warnings.warn(f"cache_activations stopped after {n} windows: the cache reached max_memory_gb={max_memory_gb} "
-                          "(use names_filter, dtype=torch.float16 or num_samples)")
-            break
+        if n >= stop: break
+        take = int(min(stop - n, len(batch["actions"])))
+        with model.hooks([(wanted, lambda t, hook: put(hook.name, t[:take]))]): model(**model_inputs(batch, device))
+        for k, v in (batch.items() if keep_batch else ()): put(f"batch/{k}", v[:take])
+        if n == 0:                                    # one window's bytes are known now: how many fit under the cap
+            held = bufs.values() if total is not None else (p[0] for p in parts.values())
+            per_window = sum(v[0].numel() * v.element_size() for v in held)
+            if (fit := int(max_memory_gb * 2**30 // max(per_window, 1))) < stop:
+                warnings.warn(f"cache_activations stops after {max(fit, take)} windows: {stop} would need "
+                              f"{stop * per_window / 2**30:.1f} GB > max_memory_gb={max_memory_gb} (use names_filter, "
+                              "dtype=torch.float16 or num_samples)")
+                stop = max(fit, take)
+        n += take; bar.update(take)
+    bar.close()
     L = model.cfg.num_layers
-    if total is not None: return ActivationCache({k: v[:n] for k, v in bufs.items()}, n_layers=L)
-    return ActivationCache({k: torch.cat(v) for k, v in parts.items()}, n_layers=L)
+    if total is not None: return ActivationCache({k: v[:n] for k, v in bufs.items()}, n_layers=L, model=model)
+    return ActivationCache({k: torch.cat(v) for k, v in parts.items()}, n_layers=L, model=model)
 
 def _known_length(data, num_samples) -> int | None:
     "Number of windows the cache will hold, when it can be known in advance."

@@ -18,6 +18,7 @@ from .cache import model_inputs
 from ..models.decision_transformer import DecisionTransformer, token_labels
 from ..models.gpt import attention_mask_matrix
 from ..models.hooks import hook_name
+from ..utils.tracking import progress_bar
 
 # %% auto #0
 __all__ = ['POINTS', 'logit_diff_metric', 'action_logprob_metric', 'PatchingResult', 'ActivationPatcher', 'rtg_counterfactual',
@@ -166,7 +167,7 @@ def _continue(self: ActivationPatcher, layer: int, point: str, act: Tensor, clea
 @torch.no_grad()
 def compute_patching_effect(self: ActivationPatcher, clean_inputs: dict, patch_inputs: dict, metric_fn: Callable | None = None,
                             point: str = "resid_post", layers: list[int] | None = None, normalize: bool = True,
-                            return_raw: bool = False) -> Tensor | PatchingResult:
+                            return_raw: bool = False, progress: bool | None = None) -> Tensor | PatchingResult:
     "Effect of patching each (layer, position) alone: [layers, positions] (batched: one forward per layer and chunk)."
     c, p = self._inputs(clean_inputs, patch_inputs)
     layers = list(range(self.n_layers)) if layers is None else layers
@@ -181,7 +182,7 @@ def compute_patching_effect(self: ActivationPatcher, clean_inputs: dict, patch_i
         metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
     m_clean, m_patch = self._metric(metric_fn, clean_logits), self._metric(metric_fn, patch_logits)
     out = torch.zeros(len(layers), T, B)
-    for li, (l, name) in enumerate(zip(layers, names)):
+    for li, (l, name) in progress_bar(list(enumerate(zip(layers, names))), progress, desc="patching", unit="layer"):
         src, base = cache[name], ccache[name]                                    # [B, T, d]
         pos_all, b_all = torch.arange(T).repeat_interleave(B), torch.arange(B).repeat(T)   # rows by position
         step = min(self.batch_size, max(B, -(-B * T // 8)))        # at least ~8 chunks: later chunks start later
@@ -241,17 +242,20 @@ def attribution_patching(self: ActivationPatcher, clean_inputs: dict, patch_inpu
     names = [hook_name(point, l) for l in range(self.n_layers)]
     with torch.no_grad():
         patch_logits, pcache = self.model.run_with_cache(**p, names_filter=names)
-    acts = {}
-    def keep(t, hook): acts[hook.name] = t; return t
+    acts, grads, start = {}, {}, []
+    def leaf(t, hook): start.append(t.detach().requires_grad_(True)); return start[-1]   # gradients stop here: none for weights
+    def keep(t, hook): acts[hook.name] = t.detach()
+    def keep_grad(g, hook): grads[hook.name] = g
     with torch.enable_grad():
-        logits = self.model.run_with_hooks(**c, fwd_hooks=[(lambda n: n in names, keep)])
+        logits = self.model.run_with_hooks(**c, fwd_hooks=[("hook_tokens", leaf), (names.__contains__, keep)],
+                                           bwd_hooks=[(names.__contains__, keep_grad)])
         clean_logits = logits.detach()
         if metric_fn is None:
             metric_fn = logit_diff_metric(patch_logits[:, -1].argmax(-1), clean_logits[:, -1].argmax(-1))
         m = self._metric(metric_fn, logits)
-        grads = torch.autograd.grad(m.sum(), [acts[n] for n in names])     # activations only, no weight gradients
+        torch.autograd.backward(m.sum(), inputs=start)                  # the backward hooks collect d metric / d activation
     m_clean, m_patch = m.detach(), self._metric(metric_fn, patch_logits)
-    out = torch.stack([((pcache[n] - acts[n].detach()) * g).sum(-1) for n, g in zip(names, grads)])  # [layers, B, T]
+    out = torch.stack([((pcache[n] - acts[n]) * grads[n]).sum(-1) for n in names])  # [layers, B, T]
     if return_raw: return PatchingResult((m_clean[None, :, None] + out).permute(0, 2, 1).cpu(), m_clean.cpu(), m_patch.cpu())
     return (out.mean(1) / (m_patch - m_clean).mean()).cpu()
 

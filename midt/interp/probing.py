@@ -13,6 +13,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .cache import _batches, model_inputs
+from ..utils.tracking import progress_bar
 from ..models.decision_transformer import MODALITIES, DecisionTransformer
 
 # %% auto #0
@@ -101,12 +102,13 @@ def fit(self: ProbingExperiment, X: np.ndarray, y: np.ndarray, groups: np.ndarra
 # %% ../../nbs/72_interp.probing.ipynb #bb62d312
 @patch
 def probe_all_layers(self: ProbingExperiment, dataloader=None, target: str = "action", modality: str = "state",
-                     num_samples: int | None = 2000, points=RESID_POINTS, layers: list[int] | None = None) -> list[dict]:
-    "Probe `target` at every layer and residual point; one result dict per (layer, point)."
+                     num_samples: int | None = 2000, points=RESID_POINTS, layers: list[int] | None = None,
+                     progress: bool | None = None) -> list[dict]:
+    "Probe `target` at every layer and residual point; one result dict per (layer, point) (`progress`: a bar over the fits)."
     feats, y, groups, key = self.collect(dataloader, target, modality, num_samples, layers, points)
     y, classify = self._encode(y, key)
     return [{"layer": l, "point": p, "target": target, "modality": modality, **self.fit(X, y, groups, classify)}
-            for (l, p), X in feats.items()]
+            for (l, p), X in progress_bar(list(feats.items()), progress, desc=f"probing {target}", unit="probe")]
 
 # %% ../../nbs/72_interp.probing.ipynb #a4167f58
 def plot_probe_results(results: list[dict], title: str | None = None):

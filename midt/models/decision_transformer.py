@@ -14,7 +14,8 @@ from .hooks import HookedRootModule, HookPoint
 from ..utils.config import DTModelConfig
 
 # %% auto #0
-__all__ = ['MODALITIES', 'token_labels', 'LayerNormHooked', 'DecisionTransformer', 'example_inputs']
+__all__ = ['MODALITIES', 'PRETRAINED_FORMAT', 'PRETRAINED_VERSION', 'WEIGHTS_NAME', 'CONFIG_NAME', 'token_labels',
+           'LayerNormHooked', 'DecisionTransformer', 'example_inputs', 'PretrainedError', 'read_pretrained']
 
 # %% ../../nbs/43_models.decision_transformer.ipynb #0c5a8903
 MODALITIES = ("rtg", "state", "action")
@@ -104,3 +105,92 @@ def example_inputs(model: DecisionTransformer, batch: int = 2, seed: int = 0, pa
     return {"states": torch.randn(batch, K, cfg.state_dim, generator=g), "actions": actions,
             "returns_to_go": torch.randn(batch, K, 1, generator=g), "timesteps": torch.arange(K).repeat(batch, 1),
             "attention_mask": mask}
+
+# %% ../../nbs/43_models.decision_transformer.ipynb #28b9d3b5
+import hashlib
+import json
+from pathlib import Path
+
+import safetensors.torch
+from fastcore.basics import patch
+
+from ..utils.io import atomic_write, write_json
+
+# %% ../../nbs/43_models.decision_transformer.ipynb #cadc21b6
+PRETRAINED_FORMAT, PRETRAINED_VERSION = "midt-dt", 1
+WEIGHTS_NAME, CONFIG_NAME = "model.safetensors", "config.json"
+
+class PretrainedError(ValueError):
+    "A model folder that cannot be loaded; the message names the file and the problem."
+
+@patch
+def save_pretrained(
+    self: DecisionTransformer,
+    folder,                       # the model folder (created if needed; other files in it are left alone)
+    extra: dict | None = None,    # more JSON-able fields for config.json (e.g. normalisation)
+) -> Path:                        # `folder`
+    "Write `folder/model.safetensors` and `folder/config.json`, each atomically, the config last."
+    folder = Path(folder)
+    sd = {k: v.detach().to("cpu").contiguous() for k, v in self.state_dict().items()}
+    blob = safetensors.torch.save(sd, metadata={"format": "pt"})
+    dtype = next(self.parameters()).dtype
+    config = {"format": PRETRAINED_FORMAT, "version": PRETRAINED_VERSION, "model_type": "decision_transformer",
+              "model_config": self.cfg.model_dump(mode="json"), "context_length": self.context_length,
+              "torch_dtype": str(dtype).removeprefix("torch."), "weights_sha256": hashlib.sha256(blob).hexdigest(),
+              **(extra or {})}
+    atomic_write(folder/WEIGHTS_NAME, blob)
+    write_json(folder/CONFIG_NAME, config)
+    return folder
+
+# %% ../../nbs/43_models.decision_transformer.ipynb #f309b1e9
+def _read_config(folder: Path) -> dict:
+    "config.json of a model folder, checked for the keys `save_pretrained` writes."
+    path = folder/CONFIG_NAME
+    if not folder.is_dir(): raise FileNotFoundError(f"{folder}: no such model folder")
+    if not path.is_file(): raise PretrainedError(f"{folder}: not a complete model folder: {CONFIG_NAME} is missing")
+    try: config = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e: raise PretrainedError(f"{path}: not valid JSON ({str(e).splitlines()[0]})") from None
+    if not isinstance(config, dict) or config.get("format") != PRETRAINED_FORMAT:
+        raise PretrainedError(f"{path}: not a midt model config (expected \"format\": \"{PRETRAINED_FORMAT}\")")
+    if config.get("version") != PRETRAINED_VERSION:
+        raise PretrainedError(f"{path}: model folder version {config.get('version')!r}; this midt reads version {PRETRAINED_VERSION}")
+    if missing := [k for k in ("model_config", "context_length", "torch_dtype", "weights_sha256") if k not in config]:
+        raise PretrainedError(f"{path}: missing {', '.join(map(repr, missing))}")
+    if config["torch_dtype"] not in ("float32", "float64", "float16", "bfloat16"):
+        raise PretrainedError(f"{path}: torch_dtype {config['torch_dtype']!r} is not one of float32, float64, float16, bfloat16")
+    return config
+
+# %% ../../nbs/43_models.decision_transformer.ipynb #76f4a6f1
+def _check_tensors(path: Path, tensors: dict, model: nn.Module):
+    "Names and shapes of the saved tensors against the model the config builds; the first problem, by tensor name."
+    want = model.state_dict()
+    if missing := [k for k in want if k not in tensors]: raise PretrainedError(f"{path}: tensor {missing[0]!r} is missing")
+    if unexpected := [k for k in tensors if k not in want]: raise PretrainedError(f"{path}: unexpected tensor {unexpected[0]!r}")
+    for k, v in want.items():
+        if tensors[k].shape != v.shape:
+            raise PretrainedError(f"{path}: tensor {k!r} has shape {list(tensors[k].shape)}, the model in {CONFIG_NAME} needs {list(v.shape)}")
+
+def read_pretrained(
+    folder,                  # a folder written by `save_pretrained`
+) -> tuple[dict, DecisionTransformer]: # (its config.json, the model in eval mode on the CPU)
+    "Load a model folder, checking its config, every tensor's name and shape, and that the weights belong to the config."
+    folder = Path(folder)
+    config, path = _read_config(folder), folder/WEIGHTS_NAME
+    if not path.is_file(): raise PretrainedError(f"{folder}: not a complete model folder: {WEIGHTS_NAME} is missing")
+    try: mcfg = DTModelConfig.model_validate(config["model_config"])
+    except Exception as e: raise PretrainedError(f"{folder/CONFIG_NAME}: invalid model_config ({str(e).splitlines()[1:2] or e})") from None
+    try: model = DecisionTransformer(mcfg, config["context_length"])
+    except Exception as e: raise PretrainedError(f"{folder/CONFIG_NAME}: its model_config does not build a model ({e})") from None
+    blob = path.read_bytes()
+    try: tensors = safetensors.torch.load(blob)
+    except Exception as e: raise PretrainedError(f"{path}: not a readable safetensors file ({str(e).splitlines()[0][:120]})") from None
+    _check_tensors(path, tensors, model)
+    if hashlib.sha256(blob).hexdigest() != config["weights_sha256"]:
+        raise PretrainedError(f"{path}: not the weights {CONFIG_NAME} was written with (SHA-256 differs): an interrupted save or a replaced file")
+    model.to(getattr(torch, config["torch_dtype"])).load_state_dict(tensors)
+    return config, model.eval()
+
+@patch(cls_method=True)
+def from_pretrained(cls: DecisionTransformer, folder) -> DecisionTransformer:
+    "The model saved in `folder` by `save_pretrained` (eval mode, CPU)."
+    return read_pretrained(folder)[1]

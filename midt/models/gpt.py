@@ -69,9 +69,9 @@ class Attention(nn.Module):
         q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
         qh, kh, vh = (t.transpose(1, 2) for t in (q, k, v))                            # [batch, head, pos, d_head]
         if explicit if explicit is not None else self.needs_explicit:
-            scores = qh @ kh.transpose(-1, -2) / math.sqrt(self.d_head)                 # [batch, head, query, key]
+            scores = (qh @ kh.transpose(-1, -2)).div_(math.sqrt(self.d_head))           # [batch, head, query, key]
             allowed = mask if mask is not None else torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-            scores = self.hook_attn_scores(scores.masked_fill(~allowed, torch.finfo(scores.dtype).min))
+            scores = self.hook_attn_scores(scores.masked_fill_(~allowed, torch.finfo(scores.dtype).min))  # in place: no copies
             pattern = self.hook_pattern(scores.softmax(-1))                            # [batch, head, query, key]
             z = pattern @ vh                                                           # [batch, head, pos, d_head]
         else:

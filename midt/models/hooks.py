@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterable, Union
 
 import torch
+from fastcore.basics import patch
 from torch import Tensor, nn
 
 # %% auto #0
@@ -24,9 +25,16 @@ class HookPoint(nn.Module):
         self.name: str | None = None
         self._handles: list = []
 
-    def add_hook(self, fn: Callable) -> torch.utils.hooks.RemovableHandle:
-        "Call `fn(activation, hook=self)` on every forward; a non-None return value replaces the activation."
-        def _hook(module, inputs, output): return fn(output, hook=self)
+    def add_hook(self, fn: Callable, dir: str = "fwd") -> torch.utils.hooks.RemovableHandle:
+        """`dir="fwd"`: call `fn(activation, hook=self)` on every forward; a non-None return value replaces the activation.
+        `dir="bwd"`: call `fn(gradient, hook=self)` when a backward pass reaches the activation of a forward run while
+        the hook was attached (so `.backward()` may come after the hook is removed); a non-None return replaces the gradient."""
+        if dir == "fwd":
+            def _hook(module, inputs, output): return fn(output, hook=self)
+        elif dir == "bwd":
+            def _hook(module, inputs, output):
+                if output.requires_grad: output.register_hook(lambda grad: fn(grad, hook=self))
+        else: raise ValueError(f"dir must be 'fwd' or 'bwd', got {dir!r}")
         h = self.register_forward_hook(_hook)
         self._handles.append(h)
         return h
@@ -64,9 +72,11 @@ def _n_layers(names) -> int | None:
 
 class ActivationCache(dict):
     "Activations by hook name; also indexable TransformerLens-style as `cache['pattern', layer]` (`-1`: the last layer)."
-    def __init__(self, *args, n_layers: int | None = None, **kwargs):
+    def __init__(self, *args, n_layers: int | None = None, model: nn.Module | None = None, has_batch_dim: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.n_layers = n_layers                  # the model's layer count (set by `run_with_cache`, `cache_activations`)
+        self.model = model                        # the model that made it (for the TransformerLens analysis methods)
+        self.has_batch_dim = has_batch_dim        # False after `remove_batch_dim`
 
     def layer(self, layer) -> int:
         "`layer` as an index 0..n_layers-1: negative ones count from the end; out of range is an `IndexError` that says so."
@@ -89,7 +99,17 @@ class ActivationCache(dict):
             raise KeyError(f"{key!r} is not in the cache ({len(self)} activations; names_filter may have excluded it)") from None
 
     def to(self, device) -> "ActivationCache":
-        return ActivationCache({k: v.to(device) for k, v in self.items()}, n_layers=self.n_layers)
+        return ActivationCache({k: v.to(device) for k, v in self.items()}, n_layers=self.n_layers, model=self.model,
+                               has_batch_dim=self.has_batch_dim)
+
+    def remove_batch_dim(self) -> "ActivationCache":
+        "Drop the batch dimension of every activation of a one-window cache, in place (TransformerLens's `remove_batch_dim`)."
+        if not self.has_batch_dim: return self
+        if wide := next(((k, v.shape[0]) for k, v in self.items() if v.ndim == 0 or v.shape[0] != 1), None):
+            raise ValueError(f"remove_batch_dim: the cache must hold one window; {wide[0]!r} has batch size {wide[1]}")
+        for k in list(self): dict.__setitem__(self, k, dict.__getitem__(self, k)[0])
+        self.has_batch_dim = False
+        return self
 
 # %% ../../nbs/40_models.hooks.ipynb #6ae303d6
 class HookedRootModule(nn.Module):
@@ -111,34 +131,183 @@ class HookedRootModule(nn.Module):
         for hp in self.hook_dict.values(): hp.remove_hooks()
 
     @contextmanager
-    def hooks(self, fwd_hooks: FwdHooks = ()):
+    def hooks(self, fwd_hooks: FwdHooks = (), bwd_hooks: FwdHooks = ()):
         "Context manager: the hooks are attached inside the block and removed on leaving it, whatever happens."
         handles = []
         try:
-            for name_or_filter, fn in fwd_hooks:
-                for hp in self._resolve(name_or_filter): handles.append(hp.add_hook(fn))
+            for hooks, dir in ((fwd_hooks, "fwd"), (bwd_hooks, "bwd")):
+                for name_or_filter, fn in hooks:
+                    for hp in self._resolve(name_or_filter): handles.append(hp.add_hook(fn, dir))
             yield self
         finally:
             for h in handles: h.remove()
             for hp in self.hook_dict.values(): hp._handles = [h for h in hp._handles if h not in handles]
 
-    def run_with_hooks(self, *args, fwd_hooks: FwdHooks = (), **kwargs):
-        "One forward pass with `fwd_hooks` attached (`[(name or filter, fn(tensor, hook))]`)."
-        with self.hooks(fwd_hooks): return self(*args, **kwargs)
+    def run_with_hooks(self, *args, fwd_hooks: FwdHooks = (), bwd_hooks: FwdHooks = (), **kwargs):
+        """One forward pass with `fwd_hooks` attached (`[(name or filter, fn(tensor, hook))]`); `bwd_hooks`
+        (`[(name or filter, fn(grad, hook))]`) fire when the returned output is later backpropagated."""
+        with self.hooks(fwd_hooks, bwd_hooks): return self(*args, **kwargs)
+
+    def names_filter(self, names_filter: NameOrFilter | Iterable[str] | None) -> Callable[[str], bool]:
+        "A hook name, a list of them, a filter function or None (all) as a filter function; unknown names are a `KeyError`."
+        if names_filter is None: return lambda n: True
+        if isinstance(names_filter, str): names_filter = [names_filter]
+        if callable(names_filter): return names_filter
+        wanted = set(names_filter)
+        unknown = wanted - set(self.hook_dict)
+        if unknown: raise KeyError(f"no hook point {sorted(unknown)[0]!r}; see model.hook_dict")
+        return wanted.__contains__
 
     def run_with_cache(self, *args, names_filter: NameOrFilter | Iterable[str] | None = None,
                        device=None, detach: bool = True, **kwargs) -> tuple[Tensor, ActivationCache]:
         "One forward pass that also returns the activations of the hook points `names_filter` selects (default: all)."
-        if names_filter is None: names_filter = lambda n: True
-        elif isinstance(names_filter, str): names_filter = [names_filter]
-        if not callable(names_filter):
-            wanted = set(names_filter)
-            unknown = wanted - set(self.hook_dict)
-            if unknown: raise KeyError(f"no hook point {sorted(unknown)[0]!r}; see model.hook_dict")
-            names_filter = wanted.__contains__
-        cache = ActivationCache(n_layers=_n_layers(self.hook_dict))
+        names_filter = self.names_filter(names_filter)
+        cache = ActivationCache(n_layers=_n_layers(self.hook_dict), model=self)
         def save(t, hook):
             t = t.detach() if detach else t
             cache[hook.name] = t.to(device) if device is not None else t
         with self.hooks([(names_filter, save)]): out = self(*args, **kwargs)
         return out, cache
+
+# %% ../../nbs/40_models.hooks.ipynb #a6e2eb2f
+def _at(t: Tensor, pos_slice, dim: int = -2) -> Tensor:
+    "`t` with `pos_slice` applied along `dim` (None: all positions)."
+    if pos_slice is None: return t
+    idx = [slice(None)] * t.ndim
+    idx[dim] = torch.as_tensor(pos_slice) if isinstance(pos_slice, (list, tuple)) else pos_slice
+    return t[tuple(idx)]
+
+def _cache_model(self: ActivationCache) -> nn.Module:
+    if self.model is None:
+        raise ValueError("this cache does not know its model: make it with model.run_with_cache or cache_activations, or set cache.model")
+    return self.model
+
+def _stack_layer(self: ActivationCache, layer: int | None) -> int:
+    "TransformerLens's `layer` of a stack: None, -1 or n_layers mean the residual stream before the unembedding."
+    n = len(_cache_model(self).blocks)
+    if layer is None or layer == -1: return n
+    if not 0 <= layer <= n: raise IndexError(f"layer {layer} out of range: 0..{n} (or -1/None: the final residual stream)")
+    return layer
+
+def _ln_input(self: ActivationCache, layer: int | None, mlp_input: bool) -> tuple[Tensor, nn.Module]:
+    "The cached residual stream a LayerNorm reads and that LayerNorm: the final one, or `layer`'s ln1 (ln2 with `mlp_input`)."
+    model, layer = _cache_model(self), _stack_layer(self, layer)
+    if layer == len(model.blocks): return self["resid_post", layer - 1], model.ln_final
+    block = model.blocks[layer]
+    return (self["resid_mid", layer], block.ln2) if mlp_input else (self["resid_pre", layer], block.ln1)
+
+def _ln_scale(self: ActivationCache, layer: int | None, mlp_input: bool, pos_slice, batch_slice) -> Tensor:
+    "The scale the LayerNorm in front of `layer` divided by, recomputed from the cached residual stream: [batch, pos, 1]."
+    resid, ln = _ln_input(self, layer, mlp_input)
+    resid = _at(resid, pos_slice)
+    if batch_slice is not None and self.has_batch_dim: resid = resid[batch_slice]
+    return (resid - resid.mean(-1, keepdim=True)).pow(2).mean(-1, keepdim=True).add(ln.eps).sqrt()
+
+@patch
+def apply_ln_to_stack(
+    self: ActivationCache,
+    residual_stack: Tensor,    # [components, batch, pos, d_model]
+    layer: int | None = None,  # the layer whose input LayerNorm to apply (None / -1: the final one)
+    mlp_input: bool = False,   # the layer's second LayerNorm (before the MLP) instead of its first
+    pos_slice=None,            # the positions `residual_stack` holds
+    batch_slice=None,          # the windows `residual_stack` holds
+    has_batch_dim: bool = True,# unused: the cache's own `has_batch_dim` decides
+    recompute_ln: bool = False,# normalise each component by its own scale (a logit lens), not the cached one
+) -> Tensor:                   # [components, batch, pos, d_model] centred and divided by the scale (no weight, no bias)
+    "Each component as the LayerNorm in front of `layer` treats it: centred, and divided by that LayerNorm's scale."
+    x = residual_stack - residual_stack.mean(-1, keepdim=True)
+    if recompute_ln:
+        return x / x.pow(2).mean(-1, keepdim=True).add(_ln_input(self, layer, mlp_input)[1].eps).sqrt()
+    return x / _ln_scale(self, layer, mlp_input, pos_slice, batch_slice).to(x.device)
+
+# %% ../../nbs/40_models.hooks.ipynb #c1e19aa0
+@patch
+def accumulated_resid(
+    self: ActivationCache,
+    layer: int | None = None,    # the residual stream up to the input of this layer (None / -1: up to the final one)
+    incl_mid: bool = False,      # also each earlier layer's resid_mid
+    apply_ln: bool = False,      # normalise as the LayerNorm in front of `layer` does (the final one: per component)
+    pos_slice=None,
+    mlp_input: bool = False,     # also `layer`'s resid_mid (the MLP's input)
+    return_labels: bool = False, # also return labels: '0_pre', '0_mid', ..., 'final_post'
+) -> Tensor | tuple[Tensor, list[str]]: # [components, batch, pos, d_model]
+    "The residual stream at each layer's input up to `layer`, stacked (TransformerLens's `accumulated_resid`)."
+    layer, n = _stack_layer(self, layer), len(_cache_model(self).blocks)
+    labels, comps = [], []
+    for l in range(layer + 1):
+        if l == n: labels.append("final_post"); comps.append(self["resid_post", n - 1]); continue
+        labels.append(f"{l}_pre"); comps.append(self["resid_pre", l])
+        if (incl_mid and l < layer) or (mlp_input and l == layer): labels.append(f"{l}_mid"); comps.append(self["resid_mid", l])
+    out = torch.stack([_at(c, pos_slice) for c in comps])
+    if apply_ln: out = self.apply_ln_to_stack(out, layer, mlp_input, pos_slice, recompute_ln=layer == n)
+    return (out, labels) if return_labels else out
+
+@patch
+def decompose_resid(
+    self: ActivationCache,
+    layer: int | None = None,    # decompose the input of this layer (None / -1: the final residual stream)
+    mlp_input: bool = False,     # also `layer`'s attention output (the MLP's input)
+    mode: str = "all",           # "all", "attn" or "mlp" components
+    apply_ln: bool = False,      # as the LayerNorm in front of `layer` sees them (`apply_ln_to_stack`)
+    pos_slice=None,
+    incl_embeds: bool = True,    # the embeddings (`hook_tokens`, labelled 'embed')
+    return_labels: bool = False, # also return labels: 'embed', '0_attn_out', '0_mlp_out', ...
+) -> Tensor | tuple[Tensor, list[str]]: # [components, batch, pos, d_model], summing to the decomposed residual stream
+    "The residual stream at `layer`'s input as the sum of what each component wrote (TransformerLens's `decompose_resid`)."
+    if mode not in ("all", "attn", "mlp"): raise ValueError(f"mode must be 'all', 'attn' or 'mlp', got {mode!r}")
+    layer = _stack_layer(self, layer)
+    labels, comps = (["embed"], [self["hook_tokens"]]) if incl_embeds else ([], [])
+    for l in range(layer):
+        if mode != "mlp": labels.append(f"{l}_attn_out"); comps.append(self["attn_out", l])
+        if mode != "attn": labels.append(f"{l}_mlp_out"); comps.append(self["mlp_out", l])
+    if mlp_input and mode != "mlp": labels.append(f"{layer}_attn_out"); comps.append(self["attn_out", layer])
+    out = torch.stack([_at(c, pos_slice) for c in comps])
+    if apply_ln: out = self.apply_ln_to_stack(out, layer, mlp_input, pos_slice)
+    return (out, labels) if return_labels else out
+
+# %% ../../nbs/40_models.hooks.ipynb #a5c84d6d
+def _head_result(self: ActivationCache, layer: int) -> Tensor:
+    "Each head's write to the residual stream in `layer`: [batch, pos, head, d_model] (W_O's bias is no head's)."
+    z = self["z", layer]                                                     # [batch, pos, head, d_head]
+    W_O = _cache_model(self).blocks[layer].attn.W_O.weight                  # [d_model, head * d_head]
+    W_O = W_O.view(W_O.shape[0], z.shape[-2], z.shape[-1]).to(z.device)
+    return torch.einsum("...hk,dhk->...hd", z.to(W_O.dtype), W_O)
+
+@patch
+def stack_head_results(
+    self: ActivationCache,
+    layer: int = -1,               # the heads of all layers before this one (-1 / None: all heads)
+    return_labels: bool = False,   # also return labels 'L0H0', 'L0H1', ...
+    incl_remainder: bool = False,  # and the rest of the residual stream at `layer`'s input, labelled 'remainder'
+    pos_slice=None,
+    apply_ln: bool = False,
+) -> Tensor | tuple[Tensor, list[str]]: # [layer * heads (+1), batch, pos, d_model]
+    "Every head's write to the residual stream, stacked (TransformerLens's `stack_head_results`)."
+    layer, model = _stack_layer(self, layer), _cache_model(self)
+    H = model.blocks[0].attn.n_heads
+    labels = [f"L{l}H{h}" for l in range(layer) for h in range(H)]
+    heads = [_at(_head_result(self, l), pos_slice, -3).movedim(-2, 0) for l in range(layer)]
+    resid = _at(self["resid_post", layer - 1] if layer else self["hook_tokens"], pos_slice)
+    out = torch.cat(heads) if heads else resid.new_zeros((0, *resid.shape))
+    if incl_remainder: out = torch.cat([out, (resid - out.sum(0))[None]]); labels.append("remainder")
+    if apply_ln: out = self.apply_ln_to_stack(out, layer, pos_slice=pos_slice)
+    return (out, labels) if return_labels else out
+
+@patch
+def logit_attrs(
+    self: ActivationCache,
+    residual_stack: Tensor,        # [components, batch, pos, d_model], e.g. `decompose_resid(pos_slice=slice(1, None, 3))`
+    tokens,                        # the actions: an int, [batch] or [batch, pos]
+    incorrect_tokens=None,         # if given, attribute the logit difference tokens - incorrect_tokens
+    pos_slice=None,                # the positions `residual_stack` holds
+    batch_slice=None,
+    has_batch_dim: bool = True,
+) -> Tensor:                       # [components, batch, pos]
+    "Each component's direct contribution to the logit of `tokens` through the final LayerNorm's frozen scale (TransformerLens's `logit_attrs`)."
+    model = _cache_model(self)
+    W = (model.unembed.weight * model.ln_final.weight).to(residual_stack.device)   # [action, d_model] LN weight folded in
+    direction = lambda t: W[torch.as_tensor(t, device=W.device)]
+    dirs = direction(tokens) if incorrect_tokens is None else direction(tokens) - direction(incorrect_tokens)
+    scaled = self.apply_ln_to_stack(residual_stack, None, pos_slice=pos_slice, batch_slice=batch_slice)
+    if self.has_batch_dim and dirs.ndim == 2 and scaled.ndim == 4 and dirs.shape[0] == scaled.shape[1]: dirs = dirs[:, None]
+    return (scaled * dirs.to(scaled.dtype)).sum(-1)

@@ -262,3 +262,44 @@ def _load_data(self: TrainedDT, data_path: str | Path = "", same_data: bool = Tr
     return data
 
 TrainedDT.normalize, TrainedDT.windows, TrainedDT.actor, TrainedDT.load_data = _normalize, _windows, _actor, _load_data
+
+# %% ../../nbs/51_training.checkpoint.ipynb #af77bbd6
+from ..models.decision_transformer import CONFIG_NAME, PretrainedError, read_pretrained
+
+# %% ../../nbs/51_training.checkpoint.ipynb #9699dd35
+_PRETRAINED_KEYS = ("rtg_scale", "state_mean", "state_std", "env_config", "data_hash", "data_path", "step", "train_config",
+                    "history", "best_val_loss")
+
+def _save_pretrained(self: TrainedDT, folder) -> Path:
+    "Write this DT as a model folder (`model.safetensors` + `config.json`, atomically); `TrainedDT.from_pretrained` reads it."
+    stats = lambda v: None if v is None else np.asarray(v).tolist()
+    return self.model.save_pretrained(folder, extra={
+        "rtg_scale": self.rtg_scale, "state_mean": stats(self.state_mean), "state_std": stats(self.state_std),
+        "state_stats_dtype": str(np.asarray(self.state_mean).dtype) if self.state_mean is not None else None,
+        "env_config": self.env_config, "data_hash": self.data_hash, "data_path": self.data_path, "step": self.step,
+        "train_config": self.train_config, "history": self.history,
+        "best_val_loss": None if math.isnan(self.best_val_loss) else self.best_val_loss})
+
+def _from_pretrained(cls, folder, device: str = "cpu") -> TrainedDT:
+    "A `TrainedDT` from a folder written by `TrainedDT.save_pretrained` (eval mode on `device`)."
+    folder = user_path(folder)
+    try: config, model = read_pretrained(folder)
+    except PretrainedError as e: raise CheckpointError(str(e)) from None
+    path = folder/CONFIG_NAME
+    if missing := [k for k in _PRETRAINED_KEYS if k not in config]:
+        raise CheckpointError(f"{path}: missing {', '.join(map(repr, missing))} (a bare model's folder: "
+                              f"load it with DecisionTransformer.from_pretrained)")
+    D, dtype = model.cfg.state_dim or 0, config.get("state_stats_dtype") or "float32"
+    stats = {k: torch.tensor(np.asarray(config[k] if config[k] is not None else [0.0 if k == "state_mean" else 1.0] * D, dtype))
+             for k in ("state_mean", "state_std")}
+    st = {**config, **stats, "env_config": json.dumps(config["env_config"]), "model_state": model.state_dict(),
+          "best_val_loss": float("nan") if config["best_val_loss"] is None else config["best_val_loss"]}
+    try: _check_fields(path, st)
+    except (TypeError, ValueError) as e: raise CheckpointError(str(e) if isinstance(e, CheckpointError) else f"{path}: {e}") from None
+    unset = lambda k: config[k] is None
+    return cls(model.to(resolve_device(device)), float(config["rtg_scale"]),
+               None if unset("state_mean") else stats["state_mean"].numpy(), None if unset("state_std") else stats["state_std"].numpy(),
+               config["env_config"], config["data_hash"], config["data_path"], int(config["step"]), config["train_config"],
+               config["history"], st["best_val_loss"], folder)
+
+TrainedDT.save_pretrained, TrainedDT.from_pretrained = _save_pretrained, classmethod(_from_pretrained)

@@ -27,6 +27,7 @@ from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError,
 from ..utils.io import atomic_write
 from ..utils.config import DTModelConfig, DTTrainConfig, resolve_device, save_config
 from ..utils.seeding import set_seed
+from ..utils.tracking import log_config, log_hparams, start_wandb
 
 # %% auto #0
 __all__ = ['RESUME_FREE_KEYS', 'NonFiniteLossError', 'model_config_for', 'lr_lambda', 'make_optimizer', 'action_loss',
@@ -131,13 +132,6 @@ def _set_rng_state(st: dict, rng: np.random.Generator):
     py = json.loads(st["python"]); random.setstate((py[0], tuple(py[1]), py[2]))
     if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st["cuda"])
 
-def _maybe_wandb(cfg: DTTrainConfig, out: Path):
-    "Start a Weights & Biases run mirroring the TensorBoard scalars when `use_wandb` (never imported otherwise)."
-    if not cfg.use_wandb: return None
-    try: import wandb
-    except ImportError: raise RuntimeError("use_wandb: true needs the `wandb` package (pip install wandb)") from None
-    return wandb.init(project=cfg.wandb_project or "midt", name=cfg.run_name, config=cfg.model_dump(mode="json"),
-                      dir=str(out), sync_tensorboard=True)
 
 # %% ../../nbs/50_training.trainer.ipynb #5bd04910
 def _setup(cfg: DTTrainConfig, model_cfg: DTModelConfig, data: TransitionData, device: str):
@@ -216,8 +210,10 @@ def train_dt(
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out/"train_config.yaml"); save_config(mcfg, out/"model_config.yaml")
     from torch.utils.tensorboard import SummaryWriter
-    wandb_run = _maybe_wandb(cfg, out)                   # before the writer, so that W&B mirrors its scalars
+    configs = {"train": cfg.model_dump(mode="json"), "model": mcfg.model_dump(mode="json")}
+    wandb_run = start_wandb(cfg, out, configs)           # before the writer, so that W&B mirrors its scalars
     tb = SummaryWriter(str(out/"tb"))
+    log_config(tb, configs)                              # the full config, in TensorBoard's Text tab
 
     def diverged(step: int, what: str) -> NonFiniteLossError:
         tb.close()
@@ -265,6 +261,9 @@ def train_dt(
                     if ev["val_loss"] < best: best = ev["val_loss"]; checkpoint(done, ["best"])
                 if done % cfg.save_every == 0 or done == end: checkpoint(done, ["last"]); last_good = (ck/"last.pt", done)
         if not (ck/"best.pt").exists(): checkpoint(end, ["best"])
+        if end == cfg.max_steps and history:             # a finished run: its hyperparameters with its final metrics
+            log_hparams(tb, configs, {"best_val_loss": min(h["val_loss"] for h in history), "final_val_loss": history[-1]["val_loss"],
+                                      "final_val_action_accuracy": history[-1]["val_action_accuracy"], "steps": end})
     finally:
         bar.close(); tb.close()
         if wandb_run is not None: wandb_run.finish()
