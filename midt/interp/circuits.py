@@ -223,7 +223,7 @@ def qk_circuit(
     model = _trained(dt).model; _check_head(model, layer, head)
     read = ln_read(model.blocks[layer].ln1)
     Eq, _ = input_embedding(dt, query); Ek, _ = input_embedding(dt, key)
-    return FactoredMatrix(Eq @ read @ model.W_Q[layer, head], (Ek @ read @ model.W_K[layer, head]).T)
+    return FactoredMatrix(Eq @ (read @ model.W_Q[layer, head]), (Ek @ (read @ model.W_K[layer, head])).T)
 
 # %% ../../nbs/76_interp.circuits.ipynb #f6c6e802
 @torch.no_grad()
