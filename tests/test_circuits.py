@@ -9,6 +9,7 @@ from midt.interp.circuits import (FactoredMatrix, _all_heads, composition_baseli
 from midt.interp.reports import sample_windows
 from midt.models.decision_transformer import DecisionTransformer
 from midt.testing import train_toy_dt
+from midt.training.checkpoint import TrainedDT
 from midt.utils.config import DTModelConfig
 
 
@@ -74,6 +75,11 @@ def test_pixel_models_say_there_is_no_state_matrix():
     m = model(obs_type="pixels", obs_shape=[8, 8, 3])
     with pytest.raises(ValueError, match="flat"): ov_circuit(m, 0, 0, source="state")
     assert ov_circuit(m, 0, 0, source="action").shape == (4, 4)
+    from midt.interp.circuits import _head_figures, feature_source, plot_embeddings
+    assert feature_source(m) == "time"                                           # the report shows time rows instead
+    figs = _head_figures(TrainedDT(m), [(1, 1, 0.0)])
+    assert set(figs) == {"circuits_ov", "circuits_qk", "circuits_svd"}
+    assert "time" in plot_embeddings(m, max_timestep=5).axes[3].get_title()
 
 
 def test_factored_matrix_never_needs_the_product_for_svd_and_norm():

@@ -20,11 +20,12 @@ from ..models.decision_transformer import DecisionTransformer, token_labels
 from ..utils.config import DTModelConfig
 
 # %% auto #0
-__all__ = ['SOURCES', 'MINIGRID_ACTIONS', 'FactoredMatrix', 'observation_features', 'action_names', 'input_embedding', 'ln_read',
-           'unembed_read', 'head_ov', 'ov_circuit', 'qk_circuit', 'ov_svd', 'plant_ov', 'plant_qk', 'plot_circuit',
-           'plot_ov_circuit', 'plot_qk_circuit', 'composition_scores', 'composition_baseline', 'plot_composition',
-           'embedding_similarity', 'embedding_congruence', 'state_embedding_pca', 'plot_embeddings', 'plot_state_pca',
-           'RTGScan', 'rtg_scan', 'plot_rtg_scan', 'rank_heads', 'circuits_report']
+__all__ = ['SOURCES', 'MINIGRID_ACTIONS', 'FactoredMatrix', 'observation_features', 'action_names', 'input_embedding',
+           'feature_source', 'ln_read', 'unembed_read', 'head_ov', 'ov_circuit', 'qk_circuit', 'ov_svd', 'plant_ov',
+           'plant_qk', 'plot_circuit', 'plot_ov_circuit', 'plot_qk_circuit', 'composition_scores',
+           'composition_baseline', 'plot_composition', 'embedding_similarity', 'embedding_congruence',
+           'state_embedding_pca', 'plot_embeddings', 'plot_state_pca', 'RTGScan', 'rtg_scan', 'plot_rtg_scan',
+           'rank_heads', 'circuits_report']
 
 # %% ../../nbs/76_interp.circuits.ipynb #270c7a9b
 class FactoredMatrix:
@@ -178,6 +179,10 @@ def input_embedding(
         return model.W_E_action[:A], action_names(t.env_config, A)               # the padding row is left out
     if source == "time": return model.W_E_time, [f"t={i}" for i in range(model.W_E_time.shape[0])]
     raise ValueError(f"source {source!r} is not one of {', '.join(SOURCES)}")
+
+def feature_source(dt) -> str:
+    "The input type whose rows are observation features: 'state' for flat observations, 'time' for pixel DTs (a CNN has no rows)."
+    return "state" if isinstance(_trained(dt).model.embed.state, torch.nn.Linear) else "time"
 
 def ln_read(ln) -> Tensor:
     "The linear part of a LayerNorm as what follows it reads it [d_model, d_model]: centring, then its weight (no scale, no bias)."
@@ -414,9 +419,8 @@ def plot_embeddings(dt, returns=None, max_timestep: int | None = None):
     rows = torch.cat([embedding_congruence(t, "rtg"), embedding_congruence(t, "action")])
     plot_circuit(rows, ["RTG (per unit)"] + [f"action {a}" for a in acts], acts, "congruence with the unembedding",
                  "action logit", "input", None, axes[2])
-    _, sn = input_embedding(t, "state")
-    plot_circuit(embedding_congruence(t, "state"), sn, acts, "state features: congruence", "action logit",
-                 "state feature", 12, axes[3])
+    src = feature_source(t); _, sn = input_embedding(t, src)
+    plot_circuit(embedding_congruence(t, src), sn, acts, f"{src} inputs: congruence", "action logit", f"{src} input", 12, axes[3])
     fig.tight_layout()
     return fig
 
@@ -526,18 +530,18 @@ def _top(values: Tensor, names: list, k: int = 3) -> list:
 def _head_figures(t, heads: list) -> dict:
     "OV, QK and OV-SVD figures of `heads`, side by side (one row per head)."
     acts = action_names(t.env_config, t.cfg.action_dim); n = len(heads)
-    ra_names = ["RTG (per unit)"] + [f"action {a}" for a in acts]
+    ra_names, src = ["RTG (per unit)"] + [f"action {a}" for a in acts], feature_source(t)
     ov, ax_ov = plt.subplots(n, 2, figsize=(12, 3.8 * n), squeeze=False)
     qk, ax_qk = plt.subplots(n, 2, figsize=(12, 3.8 * n), squeeze=False)
     sv, ax_sv = plt.subplots(n, 2, figsize=(12, 3.2 * n), squeeze=False)
     for i, (l, h, _) in enumerate(heads):
         ra = torch.cat([ov_circuit(t, l, h, "rtg").AB, ov_circuit(t, l, h, "action").AB])
         plot_circuit(ra, ra_names, acts, f"L{l}H{h} OV: RTG and action tokens -> logits", "action logit", "token attended to", None, ax_ov[i, 0])
-        plot_ov_circuit(t, l, h, "state", ax=ax_ov[i, 1])
-        keys = torch.cat([qk_circuit(t, l, h, "state", "rtg").AB, qk_circuit(t, l, h, "state", "action").AB], 1)
-        plot_circuit(keys, input_embedding(t, "state")[1], ra_names, f"L{l}H{h} QK: state query x RTG/action key",
-                     "key token", "state feature of the query", 12, ax_qk[i, 0])
-        plot_qk_circuit(t, l, h, "state", "state", ax=ax_qk[i, 1])
+        plot_ov_circuit(t, l, h, src, ax=ax_ov[i, 1])
+        keys = torch.cat([qk_circuit(t, l, h, src, "rtg").AB, qk_circuit(t, l, h, src, "action").AB], 1)
+        plot_circuit(keys, input_embedding(t, src)[1], ra_names, f"L{l}H{h} QK: {src} query x RTG/action key",
+                     "key token", f"{src} input of the query", 12, ax_qk[i, 0])
+        plot_qk_circuit(t, l, h, src, src, ax=ax_qk[i, 1])
         s = ov_svd(t, l, h, k=3)
         S = head_ov(t.model, l, h).S
         ax_sv[i, 0].bar(range(len(S)), S.detach().cpu().numpy()); ax_sv[i, 0].set_xlabel("singular direction")
@@ -572,15 +576,16 @@ def circuits_report(
     ranked, by = rank_heads(t, sample, patching)
     heads = ranked[:top_heads]
     figs = _head_figures(t, heads)
-    rows = []
+    rows, src = [], feature_source(t)
+    names = input_embedding(t, src)[1]
     for l, h, score in heads:
         s = ov_svd(t, l, h, k=3); rtg = ov_circuit(t, l, h, "rtg").AB[0]
         rows.append({"head": f"L{l}H{h}", "ranked by": by, "score": round(score, 4),
                      "OV from RTG favours": acts[int(rtg.argmax())], "OV from RTG (per unit)": [round(float(v), 4) for v in rtg],
-                     "OV from state, top features": _top(ov_circuit(t, l, h, "state").AB.norm(dim=1), input_embedding(t, "state")[1]),
+                     f"OV from {src}, top features": _top(ov_circuit(t, l, h, src).AB.norm(dim=1), names),
                      "OV singular values": [round(float(v), 4) for v in s["S"]],
                      "top OV direction favours": acts[int(s["to_logits"][0].argmax())],
-                     "top OV direction reads": _top(s["from_inputs"]["state"][0], input_embedding(t, "state")[1])})
+                     "top OV direction reads": _top(s["from_inputs"][src][0], names)})
     mean, std = composition_baseline(t)
     comp = {}
     if cfg.num_layers > 1:
