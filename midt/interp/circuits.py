@@ -363,7 +363,7 @@ def plot_composition(dt, ax=None):
         im = a.imshow(s, cmap="viridis", vmin=0)
         a.set_xticks(range(L * H), names, rotation=90, fontsize=7); a.set_yticks(range(L * H), names, fontsize=7)
         a.set_xlabel("later head (reads)"); a.set_ylabel("earlier head (writes)")
-        a.set_title(f"{kind.upper()}-composition (random: {mean:.2f} ± {std:.2f})", fontsize=9)
+        a.set_title(f"{kind.upper()}-composition (random: {mean:.3f} ± {std:.3f})", fontsize=9)
         fig.colorbar(im, ax=a, fraction=0.046, pad=0.04)
     fig.tight_layout()
     return fig
