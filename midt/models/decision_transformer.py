@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import torch
+from fastcore.basics import patch
 from torch import Tensor, nn
 
 from .embeddings import DTEmbeddings
@@ -105,6 +106,59 @@ def example_inputs(model: DecisionTransformer, batch: int = 2, seed: int = 0, pa
     return {"states": torch.randn(batch, K, cfg.state_dim, generator=g), "actions": actions,
             "returns_to_go": torch.randn(batch, K, 1, generator=g), "timesteps": torch.arange(K).repeat(batch, 1),
             "attention_mask": mask}
+
+# %% ../../nbs/43_models.decision_transformer.ipynb #9d48f4a0
+def _stack(model, f) -> Tensor: return torch.stack([f(b) for b in model.blocks])
+
+@patch(as_prop=True)
+def W_Q(self: DecisionTransformer) -> Tensor: return _stack(self, lambda b: b.attn.W_Q)      # [layer, head, d_model, d_head]
+@patch(as_prop=True)
+def W_K(self: DecisionTransformer) -> Tensor: return _stack(self, lambda b: b.attn.W_K)      # [layer, head, d_model, d_head]
+@patch(as_prop=True)
+def W_V(self: DecisionTransformer) -> Tensor: return _stack(self, lambda b: b.attn.W_V)      # [layer, head, d_model, d_head]
+@patch(as_prop=True)
+def W_O(self: DecisionTransformer) -> Tensor:                                                 # [layer, head, d_head, d_model]
+    return _stack(self, lambda b: b.attn.W_O.weight.T.view(b.attn.n_heads, b.attn.d_head, -1))
+@patch(as_prop=True)
+def b_Q(self: DecisionTransformer) -> Tensor: return _stack(self, lambda b: b.attn.b_Q)      # [layer, head, d_head]
+@patch(as_prop=True)
+def b_K(self: DecisionTransformer) -> Tensor: return _stack(self, lambda b: b.attn.b_K)      # [layer, head, d_head]
+@patch(as_prop=True)
+def b_V(self: DecisionTransformer) -> Tensor: return _stack(self, lambda b: b.attn.b_V)      # [layer, head, d_head]
+@patch(as_prop=True)
+def b_O(self: DecisionTransformer) -> Tensor: return _stack(self, lambda b: b.attn.W_O.bias) # [layer, d_model]
+@patch(as_prop=True)
+def W_in(self: DecisionTransformer) -> Tensor: return _stack(self, lambda b: b.mlp.W_in.weight.T)   # [layer, d_model, d_mlp]
+@patch(as_prop=True)
+def b_in(self: DecisionTransformer) -> Tensor: return _stack(self, lambda b: b.mlp.W_in.bias)       # [layer, d_mlp]
+@patch(as_prop=True)
+def W_out(self: DecisionTransformer) -> Tensor: return _stack(self, lambda b: b.mlp.W_out.weight.T) # [layer, d_mlp, d_model]
+@patch(as_prop=True)
+def b_out(self: DecisionTransformer) -> Tensor: return _stack(self, lambda b: b.mlp.W_out.bias)     # [layer, d_model]
+@patch(as_prop=True)
+def W_U(self: DecisionTransformer) -> Tensor: return self.unembed.weight.T                          # [d_model, action_dim]
+@patch(as_prop=True)
+def b_U(self: DecisionTransformer) -> Tensor: return self.unembed.bias                              # [action_dim]
+
+# %% ../../nbs/43_models.decision_transformer.ipynb #c6bd8fe8
+@patch(as_prop=True)
+def W_E_rtg(self: DecisionTransformer) -> Tensor: return self.embed.rtg.weight.T            # [1, d_model]
+@patch(as_prop=True)
+def b_E_rtg(self: DecisionTransformer) -> Tensor: return self.embed.rtg.bias                # [d_model]
+def _linear_state(model) -> nn.Linear:
+    if not isinstance(model.embed.state, nn.Linear):
+        raise ValueError("W_E_state exists for flat (symbolic) observations only; this DT embeds pixels with a CNN")
+    return model.embed.state
+@patch(as_prop=True)
+def W_E_state(self: DecisionTransformer) -> Tensor: return _linear_state(self).weight.T     # [state_dim, d_model]
+@patch(as_prop=True)
+def b_E_state(self: DecisionTransformer) -> Tensor: return _linear_state(self).bias         # [d_model]
+@patch(as_prop=True)
+def W_E_action(self: DecisionTransformer) -> Tensor: return self.embed.action.weight        # [action_dim + 1, d_model]
+@patch(as_prop=True)
+def W_E_time(self: DecisionTransformer) -> Tensor: return self.embed.timestep.weight        # [max_timestep + 1, d_model]
+@patch(as_prop=True)
+def W_pos(self: DecisionTransformer) -> Tensor: return self.pos_embed.weight                # [3K, d_model]
 
 # %% ../../nbs/43_models.decision_transformer.ipynb #28b9d3b5
 import hashlib

@@ -9,6 +9,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch import Tensor, nn
 
 from .hooks import HookPoint
@@ -104,3 +105,22 @@ class TransformerBlock(nn.Module):
         x = self.hook_resid_pre(x)
         x = self.hook_resid_mid(x + self.hook_attn_out(self.attn_drop(self.attn(self.ln1(x), mask))))
         return self.hook_resid_post(x + self.hook_mlp_out(self.mlp(self.ln2(x))))
+
+# %% ../../nbs/42_models.gpt.ipynb #8b61958e
+def _qkv_part(attn: Attention, i: int, bias: bool = False) -> Tensor:
+    "Part i (0 q, 1 k, 2 v) of the fused weight [head, d_model, d_head] or bias [head, d_head], as a view."
+    if bias: return attn.W_QKV.bias.view(3, attn.n_heads, attn.d_head)[i]
+    return attn.W_QKV.weight.view(3, attn.n_heads, attn.d_head, attn.W_QKV.in_features)[i].transpose(-1, -2)
+
+@patch(as_prop=True)
+def W_Q(self: Attention) -> Tensor: return _qkv_part(self, 0)          # [head, d_model, d_head]
+@patch(as_prop=True)
+def W_K(self: Attention) -> Tensor: return _qkv_part(self, 1)          # [head, d_model, d_head]
+@patch(as_prop=True)
+def W_V(self: Attention) -> Tensor: return _qkv_part(self, 2)          # [head, d_model, d_head]
+@patch(as_prop=True)
+def b_Q(self: Attention) -> Tensor: return _qkv_part(self, 0, True)    # [head, d_head]
+@patch(as_prop=True)
+def b_K(self: Attention) -> Tensor: return _qkv_part(self, 1, True)    # [head, d_head]
+@patch(as_prop=True)
+def b_V(self: Attention) -> Tensor: return _qkv_part(self, 2, True)    # [head, d_head]

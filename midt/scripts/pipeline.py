@@ -227,11 +227,13 @@ def _notebook_jobs(r: _Run) -> tuple[list, list]:
             st = Stage(base, "analysis", _hash(ic.model_dump(mode="json"), m["dt"]), r.force)
             if st.done: r.say(f"analysis{tag}: up to date, skipped")
             else:
-                r.say(f"analysis{tag}: attention, probing and patching notebooks ({ic.num_samples} windows, {ic.patching_samples} pairs)")
+                r.say(f"analysis{tag}: attention, probing, patching and circuits notebooks ({ic.num_samples} windows, {ic.patching_samples} pairs)")
                 for name, extra in (("attention", {"num_samples": ic.num_samples}),
                                     ("probing", {"num_samples": ic.num_samples, "targets": list(ic.probe_targets)}),
                                     ("patching", {"num_pairs": ic.patching_samples, "counterfactual": ic.counterfactual})):
                     jobs.append((name, st.dir/name, {**common, **extra, "seed": ic.seed}))
+                jobs.append(("circuits", st.dir/"circuits", {**common, "num_samples": ic.num_samples, "seed": ic.seed,
+                                                             "patching": str(st.dir/"patching"/"metrics.json")}))
             pending.append((seed, "analysis", st))
     return jobs, pending
 
@@ -239,7 +241,8 @@ def _notebook_stages(r: _Run):
     "Run the evaluation and analysis notebooks side by side, then record their results."
     t = time.time()
     jobs, pending = _notebook_jobs(r)
-    run_notebooks(jobs, r.workers, r.show, desc="evaluation and analysis")
+    run_notebooks([j for j in jobs if j[0] != "circuits"], r.workers, r.show, desc="evaluation and analysis")
+    run_notebooks([j for j in jobs if j[0] == "circuits"], r.workers, r.show, desc="circuits")   # reads patching's metrics
     for seed, stage, st in pending:
         tag, m = r.tags[seed], r.metrics["seeds"][str(seed)]
         if stage == "evaluation":
@@ -251,9 +254,9 @@ def _notebook_stages(r: _Run):
             r.say(f"evaluation{tag}: Spearman rho {c['spearman_rho']:.3f} over the data's returns, at the data's best return "
                   f"{c['top_target']:.2f}: {at_top}, success {c['success_rate_at_top']:.2f} -> {st.dir/'calibration.png'}")
         else:
-            if not st.done: st.finish({k: read_json(st.dir/k/"metrics.json", f"{k} metrics") for k in ("attention", "probing", "patching")})
+            if not st.done: st.finish({k: read_json(st.dir/k/"metrics.json", f"{k} metrics") for k in ("attention", "probing", "patching", "circuits")})
             m["analysis"] = a = st.result()
-            r.say(f"analysis{tag}: {a['attention']['summary_line']}; {a['probing']['summary_line']}; {a['patching']['summary_line']}")
+            r.say(f"analysis{tag}: " + "; ".join(a[k]["summary_line"] for k in ("attention", "probing", "patching", "circuits") if k in a))
     if pending: r.timed("evaluation and analysis", t)
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #466400b1

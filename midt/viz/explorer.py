@@ -352,3 +352,22 @@ def _ipython_display_(self: Explorer):
     display(self.widget)
 
 def _layouts() -> list[str]: return shipped_layouts()
+
+# %% ../../nbs/75_viz.explorer.ipynb #21ceaa01
+@patch
+def rtg_scan_panel(self: Explorer, returns=None, points: int = 16):
+    "A widget with the RTG scan of the current step (logits, component DLA, attention against the return-to-go) and a redraw button."
+    import matplotlib.pyplot as plt
+    from midt.interp.circuits import plot_rtg_scan, rtg_scan
+    image = self.W.Image(format="png")
+    button = self.W.Button(description="RTG scan of this step", icon="line-chart", layout=self.W.Layout(width="auto"))
+    def draw(_=None):
+        target = self.w["target"].value
+        grid = np.linspace(target - 1.0, target + 0.5, points) if returns is None else np.asarray(returns, float)
+        fig = plot_rtg_scan(rtg_scan(self.dt, self.context(), grid))
+        for ax in fig.axes[:3]: ax.set_xlabel("return-to-go asked for at this step")
+        buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=70); plt.close(fig)
+        image.value = buf.getvalue()
+    button.on_click(lambda b: self._safe(draw))
+    draw()
+    return self.W.VBox([button, image])
