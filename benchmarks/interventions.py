@@ -2,7 +2,7 @@
 Posner-cue room with a DT of the Posner config's shape (d64, 2 layers, 2 heads, context 10). Each intervention is
 timed per decision step (an ablated agent may walk longer episodes) and as wall time. Target: at most 1.3x.
 
-    .venv/bin/python benchmarks/interventions.py [--episodes 64] [--rounds 3]
+    .venv/bin/python benchmarks/interventions.py [--episodes 64] [--rounds 5]
 """
 import argparse, statistics, time
 
@@ -17,7 +17,7 @@ from midt.utils.config import DTModelConfig
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--episodes", type=int, default=64); p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--episodes", type=int, default=64); p.add_argument("--rounds", type=int, default=5)
     a = p.parse_args()
     cfg = env_config("key_door_cue", obs_mode="symbolic", max_steps=50)
     torch.manual_seed(0)
@@ -32,14 +32,14 @@ def main():
                                                                      key=lambda w: w["states"][:, -1, -2:].argmax(-1)),
              "steer resid_mid at the decision": lambda: steer(model, "resid_mid", torch.ones(64), 0.1, positions=[-2])}
     per_step, wall = {k: [] for k in cases}, {k: [] for k in cases}
-    for _ in range(a.rounds):
+    for r in range(a.rounds + 1):                            # round 0 warms up (imports, allocator) and is not counted
         for k, make in cases.items():                         # alternated, so drift in the machine's load hits all alike
             t0 = time.perf_counter()
             if make is None: eps = rollout(actor, cfg, [0.9], a.episodes, seed=0, temperature=0.5)
             else:
                 with make(): eps = rollout(actor, cfg, [0.9], a.episodes, seed=0, temperature=0.5)
             dt = time.perf_counter() - t0
-            wall[k].append(dt); per_step[k].append(dt / sum(e.length for e in eps))
+            if r: wall[k].append(dt); per_step[k].append(dt / sum(e.length for e in eps))
     ms = {k: statistics.median(v) for k, v in per_step.items()}; ws = {k: statistics.median(v) for k, v in wall.items()}
     base, wbase = ms["unmodified"], ws["unmodified"]
     print(f"closed loop, {a.episodes} episodes stepped together, key_door_cue, DT d64 x 2 layers, K 10 (median of {a.rounds}):")
