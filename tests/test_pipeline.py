@@ -30,13 +30,15 @@ def test_every_stage_for_two_seeds_then_a_rerun_skips_them(repo, tmp_path):
         assert (base/"dt/checkpoints/best.pt").exists()
         for f in ["eval/calibration.ipynb", "eval/calibration.png", "eval/episode.gif", "analysis/attention/attention.ipynb",
                   "analysis/attention/attention_modality.png", "analysis/probing/probing.ipynb", "analysis/probing/probe_rtg.png",
-                  "analysis/patching/patching.ipynb", "analysis/patching/patching.png"]:
+                  "analysis/patching/patching.ipynb", "analysis/patching/patching.png",
+                  "analysis/interventions/interventions.ipynb", "analysis/interventions/closed_loop.png"]:
             assert (base/f).stat().st_size > 1000, base/f
     assert m["dt"]["history"][-1]["step"] == 100 and m["dt"] == m["seeds"]["1"]["dt"] != m["seeds"]["2"]["dt"]
     cal = m["evaluation"]["calibration"]
     assert len(cal["targets"]) == 3 and -1 <= cal["spearman_rho"] <= 1
     an = m["seeds"]["2"]["analysis"]
     assert an["probing"]["findings"]["probing: held_key best at"].startswith("L0")   # every requested target was probed
+    assert an["interventions"]["top_head"] == an["patching"]["findings"]["patching: top head"]   # the same head, ablated
     assert 0 <= an["patching"]["pairs"] <= 16 and set(an["patching"]["attribution_r"]) == {"resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"}
     html = (run/"report.html").read_text()
     assert "Which findings hold across seeds" in html and "seed 2" in html and "data:image/png;base64" in html

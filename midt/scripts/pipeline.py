@@ -227,10 +227,12 @@ def _notebook_jobs(r: _Run) -> tuple[list, list]:
             st = Stage(base, "analysis", _hash(ic.model_dump(mode="json"), m["dt"]), r.force)
             if st.done: r.say(f"analysis{tag}: up to date, skipped")
             else:
-                r.say(f"analysis{tag}: attention, probing, patching and circuits notebooks ({ic.num_samples} windows, {ic.patching_samples} pairs)")
+                r.say(f"analysis{tag}: attention, probing, patching, interventions and circuits notebooks ({ic.num_samples} windows, {ic.patching_samples} pairs)")
                 for name, extra in (("attention", {"num_samples": ic.num_samples}),
                                     ("probing", {"num_samples": ic.num_samples, "targets": list(ic.probe_targets)}),
-                                    ("patching", {"num_pairs": ic.patching_samples, "counterfactual": ic.counterfactual})):
+                                    ("patching", {"num_pairs": ic.patching_samples, "counterfactual": ic.counterfactual}),
+                                    ("interventions", {"num_pairs": ic.patching_samples, "counterfactual": ic.counterfactual,  # closed loop
+                                                       "num_episodes": max(4, ic.patching_samples // 2), "num_windows": ic.num_samples})):
                     jobs.append((name, st.dir/name, {**common, **extra, "seed": ic.seed}))
                 jobs.append(("circuits", st.dir/"circuits", {**common, "num_samples": ic.num_samples, "seed": ic.seed,
                                                              "patching": str(st.dir/"patching"/"metrics.json")}))
@@ -254,9 +256,9 @@ def _notebook_stages(r: _Run):
             r.say(f"evaluation{tag}: Spearman rho {c['spearman_rho']:.3f} over the data's returns, at the data's best return "
                   f"{c['top_target']:.2f}: {at_top}, success {c['success_rate_at_top']:.2f} -> {st.dir/'calibration.png'}")
         else:
-            if not st.done: st.finish({k: read_json(st.dir/k/"metrics.json", f"{k} metrics") for k in ("attention", "probing", "patching", "circuits")})
+            if not st.done: st.finish({k: read_json(st.dir/k/"metrics.json", f"{k} metrics") for k in ("attention", "probing", "patching", "interventions", "circuits")})
             m["analysis"] = a = st.result()
-            r.say(f"analysis{tag}: " + "; ".join(a[k]["summary_line"] for k in ("attention", "probing", "patching", "circuits") if k in a))
+            r.say(f"analysis{tag}: " + "; ".join(a[k]["summary_line"] for k in ("attention", "probing", "patching", "interventions", "circuits") if k in a))
     if pending: r.timed("evaluation and analysis", t)
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #466400b1
