@@ -18,6 +18,7 @@ from ..data.windows import INPUT_KEYS, context_windows
 from ..envs.factory import make_env
 from ..envs.oracle import optimal_return
 from ..models.decision_transformer import DecisionTransformer
+from ..utils.tracking import progress_bar
 
 # %% auto #0
 __all__ = ['Actor', 'DTActor', 'SB3Actor', 'CallableActor', 'Episode', 'rollout', 'bootstrap_ci', 'summarize',
@@ -112,6 +113,7 @@ def rollout(
     temperature: float = 1.0,        # softmax temperature when sampling
     batch_size: int | None = None,   # episodes stepped together (default: all); 1 = one at a time
     optimum: float | None = None,    # oracle optimum for normalisation (default: computed for gridworlds)
+    progress: bool | None = None,    # a bar over finished episodes (None: only when stderr is a terminal)
 ) -> list[Episode]:
     "Run `num_episodes` per target return, batched; see above."
     targets = [float(t) for t in target_returns]
@@ -121,9 +123,10 @@ def rollout(
     optimum = _optimum(env_config) if optimum is None else optimum
     out: list[Episode] = []
     B = batch_size or len(jobs)
-    for s in range(0, len(jobs), B):
-        out += _rollout_batch(actor, env_config, [(targets[ti], ti, j) for ti, j in jobs[s:s + B]], seed, greedy,
-                              temperature, optimum)
+    with progress_bar(total=len(jobs), progress=progress, desc="rollouts", unit="episode") as bar:
+        for s in range(0, len(jobs), B):
+            out += _rollout_batch(actor, env_config, [(targets[ti], ti, j) for ti, j in jobs[s:s + B]], seed, greedy,
+                                  temperature, optimum, bar)
     return out
 
 # %% ../../nbs/60_evaluation.rollout.ipynb #b044845d
@@ -158,7 +161,7 @@ class _Histories:
         self.states[e, t + 1], self.rtg[e, t + 1], self.timesteps[e, t + 1] = obs, rtg, timestep
         self.t[e] = t + 1
 
-def _rollout_batch(actor, env_config, jobs, seed, greedy, temperature, optimum) -> list[Episode]:
+def _rollout_batch(actor, env_config, jobs, seed, greedy, temperature, optimum, bar=None) -> list[Episode]:
     n, K = len(jobs), actor.context_length
     envs = [make_env(env_config) for _ in jobs]
     A = int(envs[0].action_space.n)
@@ -182,7 +185,10 @@ def _rollout_batch(actor, env_config, jobs, seed, greedy, temperature, optimum) 
                 a = int(rngs[e].choice(A, p=p))
             o, r, te, tr, info = envs[e].step(a)
             acts[e].append(a); ret[e] += r; length[e] += 1; togo[e] -= r
-            if te or tr: done[e], term[e], infos[e], last[e] = True, te, info, r; continue
+            if te or tr:
+                done[e], term[e], infos[e], last[e] = True, te, info, r
+                if bar is not None: bar.update(1)
+                continue
             raw[e] = o
             hist.step(e, a, actor.normalize(o[None])[0], togo[e] / actor.rtg_scale, min(length[e], actor.max_timestep))
     return [Episode(tgt, j, seed + j, float(ret[e]), int(length[e]), bool(term[e]), _success(term[e], infos[e], last[e]),
