@@ -185,7 +185,8 @@ def main(argv=None) -> int:
         print(f"[midt] {d.path}: {d.num_episodes} episodes, {d.num_transitions} transitions from Minari dataset {a.dataset!r}")
         return 0
     except (FileNotFoundError, FileExistsError, DataFileError, ValueError) as e:
-        print(f"error: {one_line(e)}", file=sys.stderr); return 2
+        msg = one_line(e).replace("pass overwrite=True to replace it", "pass --overwrite to replace it")  # the CLI's flag
+        print(f"error: {msg}", file=sys.stderr); return 2
 
 if __name__ == "__main__" and not hasattr(sys, "ps1") and "ipykernel" not in sys.modules:
     sys.exit(main())
