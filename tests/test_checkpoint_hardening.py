@@ -197,7 +197,7 @@ def test_wandb(run, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", fake)
     train_dt(tcfg(data, use_wandb=True, wandb_project="p", run_name="r"), MCFG, output_dir=str(tmp_path), data=data, progress=False)
     assert seen["project"] == "p" and seen["name"] == "r" and seen["sync_tensorboard"] and seen["finished"]
-    assert seen["config"]["learning_rate"] == 1e-4
+    assert seen["config"]["train"]["learning_rate"] == 1e-4 and seen["config"]["model"]["embed_dim"] == MCFG.embed_dim
     monkeypatch.setitem(sys.modules, "wandb", None)
     with pytest.raises(RuntimeError, match="use_wandb: true needs the `wandb` package"):
         train_dt(tcfg(data, use_wandb=True), MCFG, output_dir=str(tmp_path/"x"), data=data, progress=False)
