@@ -163,7 +163,7 @@ def run_batch(
 def main(argv: list[str] | None = None) -> int:
     "Command line; exit status 0 when every run succeeded, 1 when some failed, 2 on bad input."
     p = OneLineParser(prog="python -m midt.scripts.batch", description="Execute analysis notebooks over a parameter grid.")
-    p.add_argument("notebooks", nargs="+", help="analysis notebook names (calibration, attention, probing, patching) or paths")
+    p.add_argument("notebooks", nargs="+", help="analysis notebook names (calibration, attention, probing, patching, interventions, circuits) or paths")
     p.add_argument("--grid", nargs="+", action="extend", default=[], metavar="NAME=V1,V2", help="parameter values to sweep (every combination)")
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="NAME=VALUE", help="parameters fixed for every run")
     p.add_argument("--workers", type=int_arg(1, 64, "a number of workers"), default=2, help="notebooks executed at once")
