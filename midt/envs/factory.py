@@ -68,7 +68,15 @@ def make_env(
     return GridWorldEnv(env, obs_mode=obs_mode, max_steps=max_steps, render_mode=render_mode, **kwargs)
 
 # %% ../../nbs/14_envs.factory.ipynb #c2331b31
-def action_names(env: gym.Env) -> tuple[str, ...]:
-    "What each action index means in `env` (a gridworld moves up, down, left, right; MiniGrid turns, moves forward, picks up, ...)."
-    n = int(env.action_space.n)
-    return MINIGRID_ACTIONS[:n] if isinstance(env, MiniGridAdapter) else ACTION_NAMES[:n]
+def action_names(
+    env: "gym.Env | dict | None",  # an environment, or an `env_config` (None: unknown, e.g. a bare model)
+    action_dim: int | None = None, # with an `env_config`: the number of actions
+) -> tuple[str, ...]:
+    "What each action index means (a gridworld moves up, down, left, right; MiniGrid turns, moves forward, picks up, ...); `a0, a1, ...` when unknown."
+    if isinstance(env, gym.Env):
+        family, n = ("minigrid" if isinstance(env, MiniGridAdapter) else "gridworld"), int(env.action_space.n)
+    else:
+        if action_dim is None: raise ValueError("action_names(env_config) needs action_dim")
+        family, n = (env or {}).get("family"), int(action_dim)
+    names = {"gridworld": ACTION_NAMES, "minigrid": MINIGRID_ACTIONS}.get(family, ())
+    return tuple(names[:n]) if len(names) >= n else tuple(f"a{i}" for i in range(n))

@@ -16,16 +16,16 @@ from torch import Tensor
 
 from .cache import direct_logit_attribution, model_inputs
 from .reports import Report, _figures, _trained, sample_windows
+from ..envs.factory import action_names
 from ..models.decision_transformer import DecisionTransformer, token_labels
 from ..utils.config import DTModelConfig
 
 # %% auto #0
-__all__ = ['SOURCES', 'MINIGRID_ACTIONS', 'FactoredMatrix', 'observation_features', 'action_names', 'input_embedding',
-           'feature_source', 'ln_read', 'unembed_read', 'head_ov', 'ov_circuit', 'qk_circuit', 'ov_svd', 'plant_ov',
-           'plant_qk', 'plot_circuit', 'plot_ov_circuit', 'plot_qk_circuit', 'composition_scores',
-           'composition_baseline', 'plot_composition', 'embedding_similarity', 'embedding_congruence',
-           'state_embedding_pca', 'plot_embeddings', 'plot_state_pca', 'RTGScan', 'rtg_scan', 'plot_rtg_scan',
-           'rank_heads', 'circuits_report']
+__all__ = ['SOURCES', 'FactoredMatrix', 'observation_features', 'input_embedding', 'feature_source', 'ln_read', 'unembed_read',
+           'head_ov', 'ov_circuit', 'qk_circuit', 'ov_svd', 'plant_ov', 'plant_qk', 'plot_circuit', 'plot_ov_circuit',
+           'plot_qk_circuit', 'composition_scores', 'composition_baseline', 'plot_composition', 'embedding_similarity',
+           'embedding_congruence', 'state_embedding_pca', 'plot_embeddings', 'plot_state_pca', 'RTGScan', 'rtg_scan',
+           'plot_rtg_scan', 'rank_heads', 'circuits_report']
 
 # %% ../../nbs/76_interp.circuits.ipynb #270c7a9b
 class FactoredMatrix:
@@ -113,7 +113,6 @@ def get_corner(self: FactoredMatrix, k: int = 3) -> Tensor:
 
 # %% ../../nbs/76_interp.circuits.ipynb #b2c66f53
 SOURCES = ("rtg", "state", "action", "time")
-MINIGRID_ACTIONS = ("left", "right", "forward", "pickup", "drop", "toggle", "done")
 
 def _gridworld_features(env) -> list[str]:
     from midt.envs.gridworld import CELL_TYPES
@@ -152,13 +151,6 @@ def observation_features(
             names = _minigrid_features(inner) if isinstance(inner, MiniGridAdapter) else _gridworld_features(env.unwrapped)
         finally: env.close()
     return names if len(names) == state_dim else [f"s[{i}]" for i in range(state_dim)]
-
-def action_names(env_config: dict | None, action_dim: int) -> list[str]:
-    "The actions' names (gridworld: up, down, left, right; MiniGrid's seven), else `a0, a1, ...`."
-    from midt.envs.gridworld import ACTION_NAMES
-    family = (env_config or {}).get("family")
-    names = ACTION_NAMES if family == "gridworld" else MINIGRID_ACTIONS if family == "minigrid" else ()
-    return list(names[:action_dim]) if len(names) >= action_dim else [f"a{i}" for i in range(action_dim)]
 
 # %% ../../nbs/76_interp.circuits.ipynb #893e00a7
 def input_embedding(
