@@ -22,7 +22,7 @@ from .utils.io import _package_dir, config_file, user_path
 __all__ = ['TOY_TASKS', 'toy_data', 'train_toy_dt', 'pipeline_run', 'quickstart_run']
 
 # %% ../nbs/90_testing.ipynb #612274b9
-TOY_TASKS = ("rtg", "first_state")
+TOY_TASKS = ("rtg", "first_state", "policy")
 
 def toy_data(task: str = "rtg", n_episodes: int = 200, length: int = 5, state_dim: int = 4, seed: int = 0,
              path: str | Path | None = None) -> TransitionData:
@@ -38,12 +38,17 @@ def toy_data(task: str = "rtg", n_episodes: int = 200, length: int = 5, state_di
                 R = float(rng.integers(0, 2)); rewards[-1] = R
                 actions = 2 + np.arange(length) % 2; actions[-1] = 0 if R == 1 else 1
                 latent = np.full(length, int(R))
+            elif task == "policy":  # agent a plays 2 then 0, agent b 3 then 1; the states do not tell them apart
+                cls = e % 2
+                states = np.eye(3, state_dim, dtype=np.float32)[rng.integers(0, 3, length)]
+                actions = np.full(length, 2 + cls); actions[-1] = cls; rewards[-1] = 1.0
+                latent = np.full(length, cls)
             else:  # earlier actions alternate 2, 3 whatever the answer, so they cannot leak it to the last step
                 cls = int(states[0, 0] > 0)
                 actions = 2 + np.arange(length) % 2; actions[-1] = cls; rewards[-1] = 1.0
                 latent = np.full(length, cls)
             w.add(Trajectory(states, actions, rewards, terminated=True, latents={"answer": latent},
-                             attrs={"env_index": 0, "seed": seed}))
+                             attrs={"env_index": 0, "seed": seed, "policy_id": "ab"[e % 2] if task == "policy" else ""}))
     return load_transitions(path)
 
 # %% ../nbs/90_testing.ipynb #4f1d42bd

@@ -187,3 +187,21 @@ def test_head_patching_finds_the_head_that_reads_the_first_state(first_state_toy
     heads = ActivationPatcher(model).head_patching_effect(inp, flipped)                  # [layers, heads]
     pats = AttentionAnalyzer(model).get_attention_patterns(inp)[0, :, :, -2, 1].mean(0)  # last state -> first state
     assert int(heads[0].argmax()) == int(pats.argmax()) and heads[0].max() > 0.3, (heads, pats)
+
+def test_policy_pairs_find_where_the_dt_reads_which_agent_acts(tmp_path):
+    "Two agents, the same states: the last action names the agent, so only the context can give it away."
+    from midt.interp.reports import patching_report, probing_report
+    model, data = train_toy_dt("policy", steps=300, out_dir=tmp_path)
+    rep = patching_report(model, data, "policy", num_pairs=48)
+    pairs = rep.extra["pairs"]
+    assert len(pairs) == 48 and pairs.changed_latents()["policy"] == 1.0
+    clean, patch = model(**pairs.clean)[:, -1].argmax(-1), model(**pairs.patch)[:, -1].argmax(-1)
+    assert (clean == pairs.clean["actions"][:, -1]).float().mean() > 0.95   # it knows which agent it is simulating ...
+    assert (patch != clean).float().mean() > 0.95                            # ... and another agent's context flips it
+    eff = {p: np.array(v) for p, v in rep.metrics["points"].items()}         # [layer, token] fraction restored
+    assert abs(eff["resid_pre"][0, -2]) < 1e-6                               # the present state token: the same input
+    assert eff["attn_out"][0, -2] > 0.9                                      # attention brings the agent to it
+    assert rep.metrics["findings"]["patching: largest resid_pre cell (token type)"] == "action"
+    best = probing_report(model, data, ["policy"], num_samples=400).metrics["best"][0]
+    # a window at the first step has no past (1 in 5 here): 0.9 is the best a probe can do
+    assert best["score"] > 0.85 and best["selectivity"] > 0.3

@@ -14,13 +14,16 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data.windows import episode_windows, take, window_rows
+from ..data.dataset import DTDataset
+from ..data.windows import INPUT_KEYS, episode_windows, take, window_rows
 from ..envs.factory import make_env
 from ..envs.layout import parse_layout
 from ..evaluation.rollout import DTActor, Episode
+from ..training.checkpoint import TrainedDT
 
 # %% auto #0
-__all__ = ['KINDS', 'replay', 'move_item', 'CounterfactualPairs', 'counterfactual_pairs', 'plot_top_effects']
+__all__ = ['KINDS', 'CONTEXT_KINDS', 'replay', 'move_item', 'CounterfactualPairs', 'counterfactual_pairs', 'plot_top_effects',
+           'windows_dataset', 'context_pairs']
 
 # %% ../../nbs/74_interp.counterfactuals.ipynb #ea65dd31
 KINDS = ("return", "cue", "held_key", "move")
@@ -199,3 +202,69 @@ def plot_top_effects(result, labels, top: int = 10, title: str = "", n_boot: int
     ax.set_xlabel(f"fraction of the effect restored ({len(result.clean)} pairs, 95% bootstrap CI)", fontsize=8)
     ax.set_title(title, fontsize=9)
     return ax.figure
+
+# %% ../../nbs/74_interp.counterfactuals.ipynb #e22328bd
+def windows_dataset(
+    dt,                          # a `TrainedDT` (its normalisation and rtg_scale are used) or a bare DT
+    data,                        # a `TransitionData` it fits
+    with_latents: bool = False,  # windows also carry `latent_<name>` and `episode`
+    seed: int = 0,
+) -> DTDataset:
+    "Every window of `data` (split `all`), normalised and scaled as `dt` was trained."
+    dt = dt if isinstance(dt, TrainedDT) else TrainedDT(dt)
+    own = dt.state_mean is not None
+    ds = DTDataset(data, context_length=dt.context_length, split="all", with_latents=with_latents,
+                   rtg_scale=dt.rtg_scale, seed=seed, normalize_states=not own)
+    if own: ds.states = dt.normalize(ds.states)
+    return ds
+
+CONTEXT_KINDS = ("policy", "epsilon")
+
+def _group_rows(data, rows: np.ndarray) -> np.ndarray:
+    "A group id per row: rows with the same state and timestep share it."
+    st = np.ascontiguousarray(data.states[rows].reshape(len(rows), -1))
+    key = np.concatenate([st.view(np.uint8).reshape(len(rows), -1),
+                          data.timesteps[rows].astype(np.int64)[:, None].view(np.uint8)], 1)
+    return np.unique(key, axis=0, return_inverse=True)[1].reshape(-1)
+
+# %% ../../nbs/74_interp.counterfactuals.ipynb #93467d8a
+def context_pairs(
+    dt,                          # a `TrainedDT` (its normalisation and rtg_scale are used) or a bare DT
+    data,                        # the recorded `TransitionData` (its episodes name their `policy_id` and `epsilon`)
+    by: str = "policy",          # what differs between the contexts: `policy` (agent or snapshot) or `epsilon`
+    num_pairs: int = 256,        # pairs drawn at random among all that match
+    seed: int = 0,
+) -> CounterfactualPairs:
+    "Pairs of recorded windows with the same present (state, timestep, target) and a context another agent made."
+    if by not in CONTEXT_KINDS: raise ValueError(f"by {by!r} is not one of {', '.join(CONTEXT_KINDS)}")
+    ds = windows_dataset(dt, data, with_latents=True, seed=seed)
+    code = ds._episode_latents[by]                                        # [N] who generated each row's episode
+    if len(np.unique(code)) < 2:
+        raise ValueError(f"{data.path}: every episode has the same {by} ({code[0]}); context pairs need two")
+    rows = np.flatnonzero(data.timesteps > 0)                             # a window with a past
+    group = _group_rows(data, rows)
+    g_codes = np.unique(np.stack([group, np.unique(code[rows], return_inverse=True)[1]], 1), axis=0)[:, 0]
+    mixed = np.bincount(g_codes, minlength=group.max() + 1) > 1           # groups recorded by two agents or more
+    cand = rows[mixed[group]]
+    if not len(cand): raise ValueError(f"{data.path}: no two windows by different {by} end at the same state and timestep")
+    rng = np.random.default_rng(seed)
+    order = np.argsort(group, kind="stable"); gs = group[order]; by_group = rows[order]
+    gid = dict(zip(rows.tolist(), group.tolist()))
+    clean, patch = [], []
+    for i in rng.permutation(cand)[:num_pairs]:
+        g = gid[int(i)]
+        members = by_group[np.searchsorted(gs, g):np.searchsorted(gs, g, "right")]
+        others = members[code[members] != code[i]]
+        clean.append(i); patch.append(rng.choice(others))
+    clean, patch = np.array(clean), np.array(patch)
+    return _pairs_from_rows(ds, by, clean, patch, f"the context made by another {by}")
+
+# %% ../../nbs/74_interp.counterfactuals.ipynb #f18d3555
+def _pairs_from_rows(ds: DTDataset, kind: str, clean_rows, patch_rows, desc: str) -> CounterfactualPairs:
+    "`CounterfactualPairs` of the windows ending at `clean_rows` and `patch_rows`; the present step is the clean one."
+    c, p = ds.gather(clean_rows), ds.gather(patch_rows)
+    for k in ("returns_to_go", "actions"): p[k][:, -1] = c[k][:, -1]   # same target now; the current action is not an input
+    lat = lambda w: {k[7:]: w[k].numpy() for k in w if k.startswith("latent_")}
+    inputs = lambda w: {k: w[k] for k in INPUT_KEYS if k in w}
+    return CounterfactualPairs(kind, inputs(c), inputs(p), lat(c), lat(p), c["episode"].numpy(),
+                               ds.timesteps[clean_rows], desc)

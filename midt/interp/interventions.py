@@ -19,7 +19,7 @@ from torch import Tensor
 from ..envs.factory import make_env
 from ..evaluation.rollout import DTActor, Episode, _optimum, bootstrap_ci, calibration_metrics, rollout, summarize
 from .cache import cache_activations, hook_info, model_inputs
-from .counterfactuals import replay
+from .counterfactuals import CONTEXT_KINDS, replay
 from .patching import ActivationPatcher, PatchingResult, _rows, logit_diff_metric
 from .reports import Report, patching_metric, patching_pairs, sample_windows
 from ..models.hooks import SHORT_NAMES, ActivationCache, hook_name
@@ -566,16 +566,18 @@ def _cat(a: dict, b: dict) -> dict: return {k: torch.cat([a[k], b[k]]) for k in 
 def pair_variable(pairs, kind: str) -> tuple[str, Callable, dict, dict]:
     """What the pairs change, as (name, key(inputs) -> [B, ...], windows with one value, windows with another): the
     return-to-go (clean: the data's best return, other: asked for less), or the state dimensions the edit changes
-    (the cue bits, the held key) with the windows grouped by the latent that differs."""
+    (the cue bits, the held key) with the windows grouped by the latent that differs; for `policy` / `epsilon` pairs,
+    the earlier actions of the context, grouped by the agent that made it."""
     if kind == "return":
         return "RTG", (lambda w: (w["returns_to_go"][:, -1, 0] * 10).round()), pairs.clean, pairs.patch
     dims = (pairs.clean["states"][:, -1] != pairs.patch["states"][:, -1]).flatten(1).any(0)      # [state_dim]
-    name = next(iter(pairs.changed_latents()), kind)
+    name = kind if kind in CONTEXT_KINDS else next(iter(pairs.changed_latents()), kind)
     both = _cat(pairs.clean, pairs.patch)
     lat = np.concatenate([pairs.latents[name][:, -1], pairs.patch_latents[name][:, -1]]).reshape(len(both["states"]), -1)
     values = np.unique(lat, axis=0)
     sel = lambda v: torch.as_tensor(np.flatnonzero((lat == v).all(1)))
     plus, minus = ({k: x[sel(values[i])] for k, x in both.items()} for i in (0, 1))
+    if kind in CONTEXT_KINDS: return name, (lambda w: w["actions"][:, :-1]), plus, minus
     return name, (lambda w: w["states"][:, -1].flatten(1)[:, dims.to(w["states"].device)]), plus, minus
 
 # %% ../../nbs/77_interp.interventions.ipynb #5a41bf27

@@ -12,10 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from ..data.dataset import DTDataset
 from ..evaluation.rollout import rollout
 from .attention import AttentionAnalyzer, plot_attention_pattern, plot_modality_mass
-from .counterfactuals import counterfactual_pairs, plot_top_effects
+from .counterfactuals import CONTEXT_KINDS, context_pairs, counterfactual_pairs, plot_top_effects, windows_dataset
 from .patching import POINTS, ActivationPatcher, action_logprob_metric, logit_diff_metric, plot_patching_heatmap
 from .probing import BUILTIN_TARGETS, MODALITIES, ProbingExperiment, plot_probe_results
 from ..models.decision_transformer import DecisionTransformer, token_labels
@@ -58,11 +57,7 @@ def sample_windows(
     with_latents: bool = False,  # also `latent_<name>` and `episode` (for probing)
 ) -> dict[str, torch.Tensor]:
     "A seeded sample of context windows of `data`, normalised and scaled as `dt` was trained."
-    dt = _trained(dt)
-    own = dt.state_mean is not None
-    ds = DTDataset(data, context_length=dt.context_length, split="all", with_latents=with_latents,
-                   rtg_scale=dt.rtg_scale, seed=seed, normalize_states=not own)
-    if own: ds.states = dt.normalize(ds.states)
+    ds = windows_dataset(dt, data, with_latents, seed)
     rng = np.random.default_rng(seed)
     return ds.gather(np.sort(rng.choice(len(ds), min(num_samples, len(ds)), replace=False)))
 
@@ -133,8 +128,9 @@ def probing_report(
 def check_gridworld(data, counterfactual: str) -> None:
     """Counterfactual pairs replay episodes from their seeds and actions: a `return` pair works in any midt environment
     (gridworld or MiniGrid), `cue` also in a MiniGrid Memory task; the others edit a midt gridworld's state. A one-line
-    `ValueError` otherwise."""
+    `ValueError` otherwise. `policy` and `epsilon` pairs come from the recorded data and work in any environment."""
     family = data.env_config.get("family")
+    if counterfactual in CONTEXT_KINDS: return
     if counterfactual == "cue" and family == "minigrid" and "cue_key" in data.latents: return
     if counterfactual != "return" and family != "gridworld":
         raise ValueError(f"{data.path}: {counterfactual!r} counterfactual pairs edit a midt gridworld's state "
@@ -142,9 +138,11 @@ def check_gridworld(data, counterfactual: str) -> None:
 
 def patching_pairs(dt, data, counterfactual: str = "return", rtg_delta: float | None = None, num_episodes: int = 32,
                    num_pairs: int = 64, temperature: float = 0.5, seed: int = 0):
-    "`num_pairs` pairs (drawn at random) from `num_episodes` of the DT's episodes at the data's best return; -> (pairs, delta)."
+    """`num_pairs` pairs (drawn at random) from `num_episodes` of the DT's episodes at the data's best return; -> (pairs, delta).
+    `policy` / `epsilon`: pairs of recorded windows (`context_pairs`), delta None."""
     check_gridworld(data, counterfactual)
     dt = _trained(dt)
+    if counterfactual in CONTEXT_KINDS: return context_pairs(dt, data, counterfactual, num_pairs, seed), None
     top = float(np.max(data.returns))
     span = float(np.ptp(data.returns)) or max(abs(top), 1.0)         # all returns equal: still ask for a different one
     delta = float(rtg_delta) if rtg_delta is not None else -0.5 * span
@@ -169,7 +167,7 @@ def patching_metric(model: DecisionTransformer, pairs) -> tuple:
 # %% ../../nbs/78_interp.reports.ipynb #0abbd34a
 def patching_report(
     dt, data,                          # a `TrainedDT` (or bare model) and a gridworld `TransitionData` it fits
-    counterfactual: str = "return",    # return, cue, held_key (move needs src/dst: use the library)
+    counterfactual: str = "return",    # return, cue, held_key, policy, epsilon (move needs src/dst: use the library)
     rtg_delta: float | None = None,    # kind "return": change of the target return; None: minus half the data's return range
     num_episodes: int = 32,            # clean episodes, asked for the data's best return
     num_pairs: int = 64,               # pairs kept (at random) for the sweeps

@@ -209,7 +209,7 @@ class InterpConfig(MidtConfig):
     probe_targets: list[ProbeTarget] = Field(default_factory=lambda: ["action", "rtg", "timestep"], max_length=100)
     run_patching: bool = False
     patching_samples: Count = 100
-    counterfactual: Literal["return", "cue", "held_key"] = Field("return", description="what the patching pairs change")
+    counterfactual: Literal["return", "cue", "held_key", "policy", "epsilon"] = Field("return", description="what the patching pairs change")
     device: Device = "auto"
     output_dir: PathStr = "outputs/interp"
     seed: Seed = 42
