@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 from .callbacks import TransitionRecorderCallback, record_rollouts
 from ..data.storage import TransitionWriter, load_transitions
 from ..envs.factory import env_config, is_minigrid, make_env
+from ..envs.minigrid import STOCHASTIC_TASKS, MiniGridExpert
 from ..utils.config import DQNConfig, resolve_device, save_config
 from ..utils.io import atomic_write, write_json
 from ..utils.tracking import log_config, log_hparams, start_wandb
@@ -29,7 +30,7 @@ from ..utils.seeding import set_seed
 
 # %% auto #0
 __all__ = ['ALGORITHMS', 'env_kwargs', 'build_algorithm', 'SnapshotCallback', 'save_policy', 'load_policy', 'epsilon_greedy',
-           'DQNRunResult', 'train_dqn']
+           'DQNRunResult', 'train_dqn', 'check_expert']
 
 # %% ../../nbs/31_agents.dqn_trainer.ipynb #8429f042
 ALGORITHMS = {"dqn": DQN, "ppo": PPO, "a2c": A2C}
@@ -96,7 +97,7 @@ def epsilon_greedy(model, epsilon: float, rng: np.random.Generator, n_actions: i
 class DQNRunResult:
     "What a `train_dqn` run produced."
     data_path: Path
-    model_path: Path
+    model_path: Path | None   # None: `algorithm: expert` has no policy file
     snapshots: list
     summary: dict
 
@@ -116,6 +117,7 @@ def train_dqn(
 ) -> DQNRunResult:
     "Train an SB3 agent while recording every transition, then record the snapshot episodes; see above."
     t0 = time.time()
+    check_expert(cfg)
     set_seed(cfg.seed)
     out = Path(output_dir or cfg.output_dir); out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out/"config.yaml")
@@ -127,6 +129,7 @@ def train_dqn(
     # a rerun starts over: a journal left by a killed run is set aside (its episodes kept in a side file, with a note)
     writer = TransitionWriter(data_path, env_config=ecfg, collection_config=cfg.model_dump(mode="json"),
                               flush_interval=cfg.flush_interval, overwrite=True)
+    if cfg.algorithm == "expert": return _expert_run(cfg, out, writer, make, t0)
     vec_cls = SubprocVecEnv if cfg.vec_env == "subproc" else DummyVecEnv
     vec = make_vec_env(make, n_envs=cfg.n_envs, seed=cfg.seed, vec_env_cls=vec_cls)
     wandb_run = start_wandb(cfg, out)
@@ -152,14 +155,43 @@ def train_dqn(
     finally:
         vec.close()
         if wandb_run is not None: wandb_run.finish()
-    data = load_transitions(data_path)
-    r = data.returns
-    summary = {"algorithm": cfg.algorithm, "env": cfg.env_layout_path, "episodes": data.num_episodes,
-               "transitions": data.num_transitions, "sb3_num_timesteps": int(model.num_timesteps), "training_transitions": int(np.sum(data.lengths[data.episodes["policy_id"] == cfg.algorithm])),
-               "return_min": float(r.min()), "return_max": float(r.max()), "return_mean": float(r.mean()),
-               "file_mb": round(data_path.stat().st_size / 2**20, 2), "seconds": round(time.time() - t0, 1),
-               "snapshots": [str(p) for _, p in snaps.saved]}
+    summary = _summary(cfg, data_path, t0, int(model.num_timesteps), [str(p) for _, p in snaps.saved])
     write_json(out/"summary.json", summary)
     _log_run(model, cfg, summary)
     return DQNRunResult(data_path, model_path, snaps.saved, summary)
+
+def _summary(cfg: DQNConfig, data_path: Path, t0: float, sb3_steps: int, snapshots: list) -> dict:
+    "What `summary.json` holds: the recorded data at a glance."
+    data = load_transitions(data_path)
+    r = data.returns
+    return {"algorithm": cfg.algorithm, "env": cfg.env_layout_path, "episodes": data.num_episodes,
+            "transitions": data.num_transitions, "sb3_num_timesteps": sb3_steps,
+            "training_transitions": int(np.sum(data.lengths[data.episodes["policy_id"] == cfg.algorithm])),
+            "return_min": float(r.min()), "return_max": float(r.max()), "return_mean": float(r.mean()),
+            "file_mb": round(data_path.stat().st_size / 2**20, 2), "seconds": round(time.time() - t0, 1),
+            "snapshots": snapshots}
+
+def check_expert(cfg: DQNConfig) -> None:
+    "A one-line `ValueError` unless `algorithm: expert` can plan on the config's task (a deterministic MiniGrid task)."
+    if cfg.algorithm != "expert": return
+    env = str(cfg.env_layout_path)
+    if not is_minigrid(env): raise ValueError(f"algorithm 'expert' plans on MiniGrid tasks; {env} is a midt gridworld (use dqn, ppo or a2c)")
+    if any(s in env for s in STOCHASTIC_TASKS):
+        raise ValueError(f"algorithm 'expert' plans by search; {env} moves at random (use dqn, ppo or a2c)")
+
+def _expert_run(cfg: DQNConfig, out: Path, writer: TransitionWriter, make, t0: float) -> DQNRunResult:
+    "`algorithm: expert`: `extra_episodes` episodes of `MiniGridExpert` per epsilon; nothing is trained."
+    rng = np.random.default_rng(cfg.seed + 1)
+    try:
+        for k, e in enumerate(cfg.extra_epsilons):
+            ev = make_vec_env(make, n_envs=cfg.n_envs, seed=cfg.seed + 10_000 * (k + 1), vec_env_cls=DummyVecEnv)
+            try: record_rollouts(ev, MiniGridExpert(ev, e, rng), cfg.extra_episodes, writer, policy_id=f"expert@eps{e:g}",
+                                 epsilon=e, seed=cfg.seed)
+            finally: ev.close()
+        writer.close()
+    except BaseException:
+        writer.__exit__(*sys.exc_info()); raise   # flushed episodes stay recoverable
+    summary = _summary(cfg, writer.path, t0, 0, [])
+    write_json(out/"summary.json", summary)
+    return DQNRunResult(writer.path, None, [], summary)
 

@@ -13,7 +13,7 @@ from gymnasium import spaces
 
 # %% auto #0
 __all__ = ['MINIGRID_TASKS', 'MINIGRID_ACTIONS', 'STOCHASTIC_TASKS', 'memory_latents', 'flip_cue', 'MiniGridAdapter',
-           'make_minigrid', 'minigrid_optimum']
+           'make_minigrid', 'plan', 'minigrid_optimum', 'MiniGridExpert']
 
 # %% ../../nbs/12_envs.minigrid.ipynb #5139bb89
 MINIGRID_TASKS = ("MiniGrid-DoorKey-5x5-v0", "MiniGrid-DoorKey-8x8-v0", "MiniGrid-Dynamic-Obstacles-8x8-v0")
@@ -127,22 +127,72 @@ def _state_key(u) -> tuple:
             tuple((i, o.type, getattr(o, "is_open", None)) for i, o in enumerate(u.grid.grid) if o is not None and o.type != "wall"))
 
 # %% ../../nbs/12_envs.minigrid.ipynb #aa61df3f
+def _sees_cue(u) -> bool:
+    "The remembered object of a Memory task is in the agent's view now (walls hide what lies behind them)."
+    return bool(u.agent_sees(1, u.height // 2 - 1))
+
+def plan(
+    u,                          # an unwrapped MiniGrid env, in the state to plan from (restored afterwards)
+    seen: bool | None = None,   # a Memory task: whether the object to remember has been in view; None: no such condition
+) -> tuple[float, list[int]] | None:
+    """(best return, its actions) from the env's current state, by breadth-first search over MiniGrid's own `step`.
+    With `seen` given, a goal counts only once the remembered object has been in view: the plan of an agent that
+    has to look before it can know which end is right. None when no goal is reachable."""
+    root, memory = _snapshot(u), seen is not None
+    start = bool(seen) or (memory and _sees_cue(u))
+    visited, queue = {(_state_key(u), start)}, deque([(root, start, [])])
+    try:
+        while queue:
+            state, s, path = queue.popleft()
+            for a in range(u.action_space.n):
+                _restore(u, state)
+                _, r, term, trunc, _ = u.step(a)
+                s2 = s or (memory and _sees_cue(u))
+                if term and r > 0 and (s2 or not memory): return float(r), path + [a]
+                if term or trunc or (k := (_state_key(u), s2)) in visited: continue
+                visited.add(k); queue.append((_snapshot(u), s2, path + [a]))
+        return None
+    finally:
+        _restore(u, root)
+
 def minigrid_optimum(
     env: MiniGridAdapter,   # from `make_minigrid` (or `make_env` with a MiniGrid id)
     seed: int,              # the episode's seed (MiniGrid draws the layout from it)
+    look_first: bool = False, # a Memory task: the remembered object must have been in view (see `plan`)
 ) -> tuple[float, list[int]] | None:
     "(best return, its actions) for the episode of `seed`, by breadth-first search; None when no goal is reachable or the task is random."
     if any(s in str(env.unwrapped.spec.id if env.unwrapped.spec else "") for s in STOCHASTIC_TASKS): return None
     env.reset(seed=seed)
     u = env.unwrapped
-    seen, queue = {_state_key(u)}, deque([(_snapshot(u), [])])
-    while queue:
-        state, path = queue.popleft()
-        for a in range(env.action_space.n):
-            _restore(u, state)
-            _, r, term, trunc, _ = u.step(a)
-            if term and r > 0: env.reset(seed=seed); return float(r), path + [a]
-            if term or trunc or (k := _state_key(u)) in seen: continue
-            seen.add(k); queue.append((_snapshot(u), path + [a]))
+    found = plan(u, False if look_first and memory_latents(u) else None)
     env.reset(seed=seed)
-    return None
+    return found
+
+# %% ../../nbs/12_envs.minigrid.ipynb #98993f9f
+class MiniGridExpert:
+    "act(obs) for `record_rollouts` on a `DummyVecEnv` of MiniGrid tasks: each env's planned action, random with probability `epsilon`."
+    def __init__(self, vec_env, epsilon: float = 0.0, rng: np.random.Generator | None = None):
+        self.envs = [e.unwrapped for e in getattr(vec_env, "envs", None) or []]
+        if not self.envs: raise ValueError("MiniGridExpert needs a DummyVecEnv (it plans on each env's own state)")
+        if any(any(s in str(u.spec.id if u.spec else "") for s in STOCHASTIC_TASKS) for u in self.envs):
+            raise ValueError(f"MiniGridExpert plans by search: {', '.join(STOCHASTIC_TASKS)} tasks move at random")
+        self.epsilon, self.rng = epsilon, rng or np.random.default_rng(0)
+        self.seen = [False] * len(self.envs)
+        self.plans: dict = {}                                                # (state, seen) -> first action
+
+    def action(self, i: int) -> int:
+        "The planned action of env `i` in its current state."
+        u = self.envs[i]
+        memory = bool(memory_latents(u))
+        if u.step_count == 0: self.seen[i] = False                            # a new episode
+        if memory: self.seen[i] = self.seen[i] or _sees_cue(u)
+        key = (u.grid.encode().tobytes(), tuple(u.agent_pos), u.agent_dir, _state_key(u)[2], self.seen[i] if memory else None)
+        if key not in self.plans:
+            found = plan(u, self.seen[i] if memory else None)
+            self.plans[key] = found[1][0] if found else int(self.rng.integers(u.action_space.n))
+        return self.plans[key]
+
+    def __call__(self, obs) -> np.ndarray:
+        acts = [self.action(i) for i in range(len(self.envs))]                # always: keeps `seen` up to date
+        n = self.envs[0].action_space.n
+        return np.where(self.rng.random(len(acts)) < self.epsilon, self.rng.integers(0, n, len(acts)), acts)

@@ -5,6 +5,7 @@
 # %% ../../nbs/74_interp.counterfactuals.ipynb #ef028424
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -221,10 +222,10 @@ def windows_dataset(
 CONTEXT_KINDS = ("policy", "epsilon")
 
 def _group_rows(data, rows: np.ndarray) -> np.ndarray:
-    "A group id per row: rows with the same state and timestep share it."
+    "A group id per row: rows with the same state and timestep share it (a 64-bit digest of each state's bytes)."
     st = np.ascontiguousarray(data.states[rows].reshape(len(rows), -1))
-    key = np.concatenate([st.view(np.uint8).reshape(len(rows), -1),
-                          data.timesteps[rows].astype(np.int64)[:, None].view(np.uint8)], 1)
+    digest = np.array([int.from_bytes(hashlib.blake2b(r.tobytes(), digest_size=8).digest(), "little") for r in st], np.uint64)
+    key = np.stack([digest, data.timesteps[rows].astype(np.uint64)], 1)
     return np.unique(key, axis=0, return_inverse=True)[1].reshape(-1)
 
 # %% ../../nbs/74_interp.counterfactuals.ipynb #93467d8a

@@ -185,9 +185,11 @@ def _data_stage(r: _Run):
     if st.done: r.say("data: up to date, skipped")
     else:
         from midt.agents.dqn_trainer import train_dqn   # torch and SB3 (7 s) only where needed: the notebook workers import this module
-        r.say(f"data: {dqn_cfg.algorithm} for {dqn_cfg.total_timesteps} steps on {dqn_cfg.n_envs} envs, recording every transition")
+        r.say(f"data: expert, {dqn_cfg.extra_episodes} episodes at each epsilon {', '.join(f'{e:g}' for e in dqn_cfg.extra_epsilons)}"
+              if dqn_cfg.algorithm == "expert" else
+              f"data: {dqn_cfg.algorithm} for {dqn_cfg.total_timesteps} steps on {dqn_cfg.n_envs} envs, recording every transition")
         res = train_dqn(dqn_cfg, output_dir=str(st.dir))
-        st.finish({**res.summary, "data_path": str(res.data_path), "model_path": str(res.model_path)})
+        st.finish({**res.summary, "data_path": str(res.data_path), "model_path": str(res.model_path or "")})
     r.metrics["data"] = d = st.result(); r.timed("data", t)
     r.say(f"data: {d['episodes']} episodes, {d['transitions']} transitions, returns {d['return_min']:.2f}..{d['return_max']:.2f}")
 

@@ -39,11 +39,13 @@ def main(argv=None) -> int:
         cfg = load_config(a.config, DQNConfig, check_paths=True, **over)
     except ConfigError as e:
         print(f"error: {one_line(e)}", file=sys.stderr); return 2
-    from midt.agents.dqn_trainer import env_kwargs, train_dqn   # torch and SB3 (7 s): after the arguments, so --help answers at once
+    from midt.agents.dqn_trainer import check_expert, env_kwargs, train_dqn   # torch and SB3 (7 s): after the arguments, so --help answers at once
     try:
         make_env(cfg.env_layout_path, **env_kwargs(cfg)).close()           # the env must exist before anything runs
     except (LayoutError, ValueError, OSError) as e:  # a refused layout, an unknown MiniGrid id
         print(f"error: {a.config}: key 'env_layout_path' ({cfg.env_layout_path!r}): {one_line(e)}", file=sys.stderr); return 2
+    try: check_expert(cfg)
+    except ValueError as e: print(f"error: {a.config}: key 'algorithm' ('expert'): {one_line(e)}", file=sys.stderr); return 2
     if cfg.use_wandb and importlib.util.find_spec("wandb") is None:
         print(f"error: {a.config}: key 'use_wandb': true needs the `wandb` package (pip install wandb), or set it to false",
               file=sys.stderr); return 2
@@ -54,7 +56,7 @@ def main(argv=None) -> int:
     print(f"[midt] {s['algorithm']} on {s['env']}: {s['episodes']} episodes, {s['transitions']} transitions "
           f"({s['training_transitions']} from training), returns {s['return_min']:.2f}..{s['return_max']:.2f} "
           f"(mean {s['return_mean']:.2f}), {s['file_mb']} MiB, {s['seconds']} s")
-    print(f"[midt] data: {res.data_path}\n[midt] policy: {res.model_path} (+ {len(res.snapshots)} snapshots)")
+    print(f"[midt] data: {res.data_path}\n[midt] policy: {res.model_path or 'none (expert)'} (+ {len(res.snapshots)} snapshots)")
     return 0
 
 if __name__ == "__main__" and not hasattr(sys, "ps1") and "ipykernel" not in sys.modules:

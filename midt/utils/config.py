@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .io import atomic_write, safe_name
 
@@ -89,7 +89,8 @@ class DQNConfig(MidtConfig):
     max_episode_steps: Count = Field(500, description="episode length before truncation")
     view_size: int = Field(7, ge=3, le=99, description="MiniGrid only (`env_layout_path: MiniGrid-...`): egocentric view side, odd")
     # algorithm (midt adds `algorithm`, `n_envs`, `vec_env`, `net_arch`, `n_steps`, `ent_coef`, `device`)
-    algorithm: Literal["dqn", "ppo", "a2c"] = Field("dqn", description="SB3 algorithm that generates the data")
+    algorithm: Literal["dqn", "ppo", "a2c", "expert"] = Field(
+        "dqn", description="SB3 algorithm that generates the data; expert: a planner on a deterministic MiniGrid task (no training)")
     n_envs: int = Field(1, gt=0, le=1024, description="environments stepped together; every one is recorded")
     vec_env: Literal["dummy", "subproc"] = Field("dummy", description="SB3 VecEnv class (subproc: one process per env)")
     net_arch: list[Annotated[int, Field(gt=0, le=65536)]] = Field(default_factory=lambda: [64, 64], max_length=64,
@@ -131,6 +132,12 @@ class DQNConfig(MidtConfig):
     def _odd_view(cls, v):
         if v % 2 == 0: raise ValueError(f"view_size must be odd (the agent sits in the middle), got {v}")
         return v
+
+    @model_validator(mode="after")
+    def _expert_records_episodes(self):
+        if self.algorithm == "expert" and self.extra_episodes == 0:
+            raise ValueError("algorithm 'expert' trains nothing: it records extra_episodes per epsilon (set extra_episodes > 0)")
+        return self
 
 # %% ../../nbs/00_utils.config.ipynb #60332e08
 class DTTrainConfig(MidtConfig):
