@@ -99,3 +99,28 @@ def test_a_killed_rank_ends_the_job_cleanly(data_path, tmp_path, killed):
     dt = TrainedDT.load(ck/"last.pt")                              # the last complete checkpoint stays valid
     step = torch.load(ck/"last.pt", weights_only=True)["step"]
     assert step > 0 and step % 10 == 0 and dt.history, step
+
+def test_a_hung_rank_times_out(data_path, tmp_path, monkeypatch):
+    "A rank that stops answering (SIGSTOP: alive, so torchrun sees nothing) fails the others after MIDT_DIST_TIMEOUT_S."
+    monkeypatch.setenv("MIDT_DIST_TIMEOUT_S", "10")
+    out = tmp_path/"dt"; ck = out/"checkpoints"
+    cfg = DTTrainConfig(data_path=str(data_path), output_dir=str(out), **{**TCFG, "max_steps": 100_000, "save_every": 10})
+    p = torchrun(2, cfg, tmp_path, wait=False)
+    pids = {}
+    try:
+        deadline = time.monotonic() + 120
+        while not (ck/"last.pt").exists():
+            assert p.poll() is None and time.monotonic() < deadline, p.communicate()[1][-3000:]
+            time.sleep(0.1)
+        pids = rank_pids(p.pid)
+        os.kill(pids[1], signal.SIGSTOP); stopped = time.monotonic()
+        while Path(f"/proc/{pids[0]}").exists() and time.monotonic() < stopped + 60: time.sleep(0.2)
+        waited = time.monotonic() - stopped
+        os.kill(pids[1], signal.SIGCONT)                           # let torchrun's SIGTERM reach it
+        _, err = p.communicate(timeout=120)
+    finally:
+        if pids: os.kill(pids[1], signal.SIGCONT) if Path(f"/proc/{pids[1]}").exists() else None
+        if p.poll() is None: p.kill(); p.communicate()
+    assert 8 < waited < 50, waited                                 # it waited for the timeout, not for ever
+    assert p.returncode != 0 and "error: rank 0 of 2: another rank failed or the process group broke" in err, err[-3000:]
+    TrainedDT.load(ck/"last.pt")
