@@ -82,7 +82,7 @@ def test_a_killed_rank_ends_the_job_cleanly(data_path, tmp_path, killed):
     cfg = DTTrainConfig(data_path=str(data_path), output_dir=str(out), **{**TCFG, "max_steps": 100_000, "save_every": 10})
     p = torchrun(2, cfg, tmp_path, wait=False)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 240
         while not (ck/"last.pt").exists():                         # training is under way and has written a checkpoint
             assert p.poll() is None and time.monotonic() < deadline, p.communicate()[1][-3000:]
             time.sleep(0.1)
@@ -108,7 +108,7 @@ def test_a_hung_rank_times_out(data_path, tmp_path, monkeypatch):
     p = torchrun(2, cfg, tmp_path, wait=False)
     pids = {}
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 240
         while not (ck/"last.pt").exists():
             assert p.poll() is None and time.monotonic() < deadline, p.communicate()[1][-3000:]
             time.sleep(0.1)
