@@ -13,7 +13,8 @@ end-to-end `train_dt` run whose checkpoint is checked on the CPU.
     in the same run, interleaved round by round, so that `midt / ref` is a ratio measured under the same conditions.
     Three feeds of the batch:
       resident  pre-sampled batches already on the device (the model's speed alone)
-      trainer   `DTDataset.sample_batch` -> `.to(device, non_blocking=True)` each step, as `train_dt` does (pageable memory)
+      trainer   `DTDataset.sample_batch` -> train_dt's `_to` each step, as `train_dt` does (on CUDA: `.pin_memory()`, then
+                `.to(device, non_blocking=True)`)
       pinned    `sample_batch` -> `.pin_memory()` -> `.to(device, non_blocking=True)` (what pinning would change)
     Timing: `torch.cuda.synchronize()` around each round of n steps (n chosen so a round lasts about --round-seconds),
     after warm-up steps; the median over --rounds interleaved rounds.
@@ -68,7 +69,8 @@ BF16_SPEC = 989.4e12          # H200 SXM dense bf16 tensor-core spec (same chip 
 SPEC = {"bf16": BF16_SPEC, "tf32": 494.7e12, "fp32": 66.9e12}
 SEED_SHAPE = dict(d=128, L=3, H=4, K=20, dropout=0.1)
 
-_to = getattr(T, "_to", None) or (lambda b, dev: {k: v.to(dev, non_blocking=True) for k, v in b.items()})
+_pageable = lambda b, dev: {k: v.to(dev, non_blocking=True) for k, v in b.items()}   # no pinning
+_to = getattr(T, "_to", None) or _pageable
 
 
 def train_flops(B, K, d, L, S, A):
@@ -231,8 +233,9 @@ def part_b(ds, device, a, step_ms, clock):
         nbytes = sum(v.numel() * v.element_size() for v in cpu_b.values())
         pinned_b = {k: v.pin_memory() for k, v in cpu_b.items()} if cuda else None
         cfgs = {"sample_batch (CPU)": lambda: ds.sample_batch(B, rng),
-                "copy, pageable": lambda: _to(cpu_b, device),
-                "sample + copy, pageable (train_dt)": lambda: _to(ds.sample_batch(B, rng), device)}
+                "copy, pageable": lambda: _pageable(cpu_b, device),
+                "sample + copy, pageable": lambda: _pageable(ds.sample_batch(B, rng), device),
+                "sample + copy (train_dt)": lambda: _to(ds.sample_batch(B, rng), device)}
         if cuda:
             cfgs["pin_memory() + copy"] = lambda: {k: v.pin_memory().to(device, non_blocking=True) for k, v in cpu_b.items()}
             cfgs["copy, already pinned"] = lambda: {k: v.to(device, non_blocking=True) for k, v in pinned_b.items()}

@@ -18,12 +18,16 @@ __all__ = ['main']
 # %% ../../nbs/82_scripts.train_dt.ipynb #c743d26a
 def main(argv=None) -> int:
     "Command line entry point; returns the exit status (2: bad input, with one line `error: ...` on stderr)."
-    p = OneLineParser(prog="python -m midt.scripts.train_dt", description="Train a Decision Transformer offline.")
+    p = OneLineParser(prog="python -m midt.scripts.train_dt", description="Train a Decision Transformer offline.",
+                      epilog="On several processes: torchrun --nproc_per_node=N -m midt.scripts.train_dt --config ... "
+                             "(gloo on the CPU, NCCL on GPUs; batch_size is the global batch, split over the N ranks; "
+                             "only rank 0 writes).")
     p.add_argument("--config", required=True, help="training config YAML (DTTrainConfig)")
     p.add_argument("--model-config", required=True, help="model config YAML (DTModelConfig)")
     p.add_argument("--data-path"); p.add_argument("--max-steps", type=int); p.add_argument("--device")
     p.add_argument("--output-dir"); p.add_argument("--seed", type=int)
-    p.add_argument("--resume", action="store_true", help="continue from <output_dir>/checkpoints/last.pt")
+    p.add_argument("--resume", action="store_true", help="continue from <output_dir>/checkpoints/last.pt (with any number of ranks)")
+    p.add_argument("--stop-at", type=int, metavar="STEP", help="stop after this step, writing last.pt, as an interruption would")
     p.add_argument("--bc", action="store_true", help="train the return-blind baseline (condition_on_return: false)")
     p.add_argument("--no-progress", action="store_true")
     try: a = p.parse_args(argv)
@@ -40,13 +44,18 @@ def main(argv=None) -> int:
               file=sys.stderr); return 2
     from midt.data.storage import DataFileError                 # torch (5 s): after the arguments, so --help answers at once
     from midt.training.trainer import CheckpointError, train_dt
+    from midt.training.distributed import RankFailure, rank_info
     try:
-        res = train_dt(cfg, mcfg, resume=a.resume, progress=not a.no_progress)
+        res = train_dt(cfg, mcfg, resume=a.resume, stop_at=a.stop_at, progress=not a.no_progress)
+    except RankFailure as e:                                     # under torchrun: a rank died or the job was stopped
+        print(f"error: {one_line(e)}; {cfg.output_dir}/checkpoints/last.pt, if there, is the last complete checkpoint "
+              "(--resume continues it, with any number of ranks)", file=sys.stderr); return 1
     except DataFileError as e:
         print(f"error: {a.config}: key 'data_path' ({cfg.data_path!r}): {one_line(e)}", file=sys.stderr); return 2
     except (CheckpointError, ValueError, OSError) as e:  # OSError: unreadable data, unwritable output
         print(f"error: {a.config}: {one_line(e)}" if str(a.config) not in str(e) else f"error: {one_line(e)}",
               file=sys.stderr); return 2
+    if not rank_info().is_main: return 0                       # rank 0 reports
     h = res.history[-1] if res.history else {}
     print(f"[midt] {'BC' if a.bc else 'DT'} trained: {res.model.num_parameters} parameters; "
           f"val loss {h.get('val_loss', float('nan')):.3f}, val action accuracy {h.get('val_action_accuracy', float('nan')):.3f}")

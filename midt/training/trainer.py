@@ -22,6 +22,7 @@ from ..data.dataset import DTDataset
 from ..data.storage import TransitionData, load_transitions
 from ..evaluation.rollout import DTActor, rollout
 from ..models.decision_transformer import DecisionTransformer
+from .distributed import DataParallel, NullWriter, RankInfo, process_group, rank_device, rank_info
 from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, TrainedDT, _check_model_config,
                                       _first_line, _load_checkpoint_dict, _load_weights, load_model_from_checkpoint)
 from ..utils.io import atomic_write
@@ -85,7 +86,9 @@ def action_loss(logits: torch.Tensor, actions: torch.Tensor, mask: torch.Tensor)
 
 # %% ../../nbs/50_training.trainer.ipynb #0ef6908f
 def _to(batch: dict, device) -> dict:
-    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    "A host batch on `device`; to CUDA through pinned memory, so the copies do not wait for the host."
+    pin = str(device).startswith("cuda")
+    return {k: (v.pin_memory() if pin else v).to(device, non_blocking=True) for k, v in batch.items()}
 
 def _atomic_save(obj, path: Path):
     "Write a checkpoint atomically: a crash leaves the old file or the new one, never a part."
@@ -186,34 +189,27 @@ def _train_step(model, opt, sched, batch: dict, cfg: DTTrainConfig, use_amp: boo
     return loss.detach(), gnorm
 
 # %% ../../nbs/50_training.trainer.ipynb #2b211c29
-def train_dt(
-    cfg: DTTrainConfig,            # training config (`configs/dt/gridworld.yaml`)
-    model_cfg: DTModelConfig,      # model config (`configs/dt/model.yaml`)
-    output_dir: str | None = None, # overrides `cfg.output_dir`
-    resume: bool = False,          # continue from `<output_dir>/checkpoints/last.pt` (same settings only, see above)
-    data: TransitionData | None = None, # already loaded data (default: load `cfg.data_path`)
-    stop_at: int | None = None,    # stop after this step, as an interruption would (for resumption)
-    progress: bool = True,         # a tqdm bar with the running loss (refreshed about once a second)
-) -> TrainResult:
-    "Train a Decision Transformer (or the return-blind baseline) offline; see above."
+def _train_dt(cfg, model_cfg, output_dir, resume, data, stop_at, progress, ranks: RankInfo, device: str) -> TrainResult:
+    "`train_dt` in this process, rank `ranks` of the job (one process: rank 0 of 1), on `device`."
     out = Path(output_dir or cfg.output_dir); ck = out/"checkpoints"
-    device = resolve_device(cfg.device)
     set_seed(cfg.seed)
     data = data if data is not None else load_transitions(cfg.data_path)
     K = cfg.context_length
     train_ds, val_batches, mcfg, model, opt, sched, rng = _setup(cfg, model_cfg, data, device)
+    par, main = DataParallel(ranks, train_ds, model, cfg.batch_size), ranks.is_main   # under torchrun: DDP, this rank's shard
     start, history, best = 0, [], float("inf")
     last_good = None                                     # (path, step) of the newest checkpoint known to be sound
     if resume:
         start, history, best = _resume(ck/"last.pt", data, cfg, mcfg, model, opt, sched, rng)
         last_good = (ck/"last.pt", start)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out/"train_config.yaml"); save_config(mcfg, out/"model_config.yaml")
+    if main:                                             # only rank 0 writes
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out/"train_config.yaml"); save_config(mcfg, out/"model_config.yaml")
     from torch.utils.tensorboard import SummaryWriter
     configs = {"train": cfg.model_dump(mode="json"), "model": mcfg.model_dump(mode="json")}
-    wandb_run = start_wandb(cfg, out, configs)           # before the writer, so that W&B mirrors its scalars
-    tb = SummaryWriter(str(out/"tb"))
-    log_config(tb, configs)                              # the full config, in TensorBoard's Text tab
+    wandb_run = start_wandb(cfg, out, configs) if main else None   # before the writer, so that W&B mirrors its scalars
+    tb = SummaryWriter(str(out/"tb")) if main else NullWriter()
+    if main: log_config(tb, configs)                     # the full config, in TensorBoard's Text tab
 
     def diverged(step: int, what: str) -> NonFiniteLossError:
         tb.close()
@@ -225,6 +221,7 @@ def train_dt(
 
     def checkpoint(step: int, which: list[str]):
         if not all(bool(torch.isfinite(p).all()) for p in model.parameters()): raise diverged(step, "weights")
+        if not main: return
         state = _checkpoint_state(step, cfg, mcfg, data, model, opt, sched, rng, best, history)
         for w in which: _atomic_save(state, ck/f"{w}.pt")
 
@@ -232,16 +229,16 @@ def train_dt(
     use_amp = cfg.amp and device.startswith("cuda")
     model.train()
     loss_sum = torch.zeros((), device=device); first_bad = torch.full((), -1, device=device, dtype=torch.long)
-    bar = tqdm(range(start, end), initial=start, total=cfg.max_steps, desc="DT", disable=not progress, mininterval=1)
+    bar = tqdm(range(start, end), initial=start, total=cfg.max_steps, desc="DT", disable=not (progress and main), mininterval=1)
     show = progress and not bar.disable
     bar_sum, bar_n, bar_t = torch.zeros((), device=device), 0, time.monotonic()
     n_logged = 0
     try:
         for step in bar:
-            d, gnorm = _train_step(model, opt, sched, _to(train_ds.sample_batch(cfg.batch_size, rng), device), cfg, use_amp)
+            d, gnorm = _train_step(par.model, opt, sched, _to(par.dataset.sample_batch(cfg.batch_size, rng), device), cfg, use_amp)
             first_bad = torch.where((~torch.isfinite(d) | ~torch.isfinite(gnorm)) & (first_bad < 0),
                                     torch.full_like(first_bad, step + 1), first_bad)
-            loss_sum += d; n_logged += 1
+            loss_sum += par.share(d); n_logged += 1
             done = step + 1
             if show:                                     # the bar's loss: mean since its last refresh, read once a second
                 bar_sum += d; bar_n += 1
@@ -249,6 +246,7 @@ def train_dt(
                     bar.set_postfix(loss=f"{float(bar_sum) / bar_n:.3f}", refresh=False)
                     bar_sum.zero_(); bar_n = 0; bar_t = time.monotonic()
             if done % cfg.log_every == 0 or done == end or done % cfg.eval_every == 0 or done % cfg.save_every == 0:
+                par.reduce_(loss_sum, first_bad)             # under torchrun: over all ranks
                 if int(first_bad) >= 0: raise diverged(int(first_bad), "training loss or gradient")
                 train_loss = float(loss_sum) / n_logged; loss_sum.zero_(); n_logged = 0
                 tb.add_scalar("train/loss", train_loss, done); tb.add_scalar("train/lr", sched.get_last_lr()[0], done)
@@ -261,13 +259,29 @@ def train_dt(
                     if ev["val_loss"] < best: best = ev["val_loss"]; checkpoint(done, ["best"])
                 if done % cfg.save_every == 0 or done == end: checkpoint(done, ["last"]); last_good = (ck/"last.pt", done)
         if not (ck/"best.pt").exists(): checkpoint(end, ["best"])
-        if end == cfg.max_steps and history:             # a finished run: its hyperparameters with its final metrics
+        if main and end == cfg.max_steps and history:    # a finished run: its hyperparameters with its final metrics
             log_hparams(tb, configs, {"best_val_loss": min(h["val_loss"] for h in history), "final_val_loss": history[-1]["val_loss"],
                                       "final_val_action_accuracy": history[-1]["val_action_accuracy"], "steps": end})
     finally:
         bar.close(); tb.close()
         if wandb_run is not None: wandb_run.finish()
     return TrainResult(model.eval(), ck/"best.pt", ck/"last.pt", history)
+
+# %% ../../nbs/50_training.trainer.ipynb #1541e17e
+def train_dt(
+    cfg: DTTrainConfig,            # training config (`configs/dt/gridworld.yaml`)
+    model_cfg: DTModelConfig,      # model config (`configs/dt/model.yaml`)
+    output_dir: str | None = None, # overrides `cfg.output_dir`
+    resume: bool = False,          # continue from `<output_dir>/checkpoints/last.pt` (same settings only, see above)
+    data: TransitionData | None = None, # already loaded data (default: load `cfg.data_path`)
+    stop_at: int | None = None,    # stop after this step, as an interruption would (for resumption)
+    progress: bool = True,         # a tqdm bar with the running loss (refreshed about once a second)
+) -> TrainResult:
+    "Train a Decision Transformer (or the return-blind baseline) offline, alone or as one rank of a `torchrun` job; see above."
+    ranks = rank_info()                                  # torchrun's RANK, WORLD_SIZE, LOCAL_RANK (alone: rank 0 of 1)
+    device = rank_device(resolve_device(cfg.device), ranks)
+    with process_group(ranks, device):                   # under torchrun: join the job (gloo or NCCL), always leave it
+        return _train_dt(cfg, model_cfg, output_dir, resume, data, stop_at, progress, ranks, device)
 
 # %% ../../nbs/50_training.trainer.ipynb #d95b53bc
 RESUME_FREE_KEYS = ("output_dir", "device", "data_path", "save_every", "use_wandb", "wandb_project", "run_name")
