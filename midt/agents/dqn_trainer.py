@@ -160,6 +160,7 @@ def train_dqn(
     _log_run(model, cfg, summary)
     return DQNRunResult(data_path, model_path, snaps.saved, summary)
 
+# %% ../../nbs/31_agents.dqn_trainer.ipynb #f11e24b4
 def _summary(cfg: DQNConfig, data_path: Path, t0: float, sb3_steps: int, snapshots: list) -> dict:
     "What `summary.json` holds: the recorded data at a glance."
     data = load_transitions(data_path)
@@ -194,4 +195,3 @@ def _expert_run(cfg: DQNConfig, out: Path, writer: TransitionWriter, make, t0: f
     summary = _summary(cfg, writer.path, t0, 0, [])
     write_json(out/"summary.json", summary)
     return DQNRunResult(writer.path, None, [], summary)
-
