@@ -131,15 +131,21 @@ def _sees_cue(u) -> bool:
     "The remembered object of a Memory task is in the agent's view now (walls hide what lies behind them)."
     return bool(u.agent_sees(1, u.height // 2 - 1))
 
+def _sight(u) -> int:
+    "What a Memory task's agent sees now: 1 the object to remember, 2 one of the two at the end of the hallway (bits)."
+    x, mid = u.success_pos[0], u.height // 2
+    return int(_sees_cue(u)) | (2 if u.agent_sees(x, mid - 2) or u.agent_sees(x, mid + 2) else 0)
+
 def plan(
     u,                          # an unwrapped MiniGrid env, in the state to plan from (restored afterwards)
-    seen: bool | None = None,   # a Memory task: whether the object to remember has been in view; None: no such condition
+    seen: int | None = None,    # a Memory task: what has been in view so far (`_sight` bits); None: no such condition
 ) -> tuple[float, list[int]] | None:
     """(best return, its actions) from the env's current state, by breadth-first search over MiniGrid's own `step`.
-    With `seen` given, a goal counts only once the remembered object has been in view: the plan of an agent that
-    has to look before it can know which end is right. None when no goal is reachable."""
+    With `seen` given, a goal counts only once both the object to remember and one at the end of the hallway have
+    been in view: the plan of an agent that must look before it can know which end is right (its view may be too
+    small to see both ends from the junction). None when no goal is reachable."""
     root, memory = _snapshot(u), seen is not None
-    start = bool(seen) or (memory and _sees_cue(u))
+    start = (int(seen) | _sight(u)) if memory else 0
     visited, queue = {(_state_key(u), start)}, deque([(root, start, [])])
     try:
         while queue:
@@ -147,8 +153,8 @@ def plan(
             for a in range(u.action_space.n):
                 _restore(u, state)
                 _, r, term, trunc, _ = u.step(a)
-                s2 = s or (memory and _sees_cue(u))
-                if term and r > 0 and (s2 or not memory): return float(r), path + [a]
+                s2 = (s | _sight(u)) if memory and s != 3 else s
+                if term and r > 0 and (s2 == 3 or not memory): return float(r), path + [a]
                 if term or trunc or (k := (_state_key(u), s2)) in visited: continue
                 visited.add(k); queue.append((_snapshot(u), s2, path + [a]))
         return None
@@ -158,13 +164,13 @@ def plan(
 def minigrid_optimum(
     env: MiniGridAdapter,   # from `make_minigrid` (or `make_env` with a MiniGrid id)
     seed: int,              # the episode's seed (MiniGrid draws the layout from it)
-    look_first: bool = False, # a Memory task: the remembered object must have been in view (see `plan`)
+    look_first: bool = False, # a Memory task: the objects must have been in view before the end (see `plan`)
 ) -> tuple[float, list[int]] | None:
     "(best return, its actions) for the episode of `seed`, by breadth-first search; None when no goal is reachable or the task is random."
     if any(s in str(env.unwrapped.spec.id if env.unwrapped.spec else "") for s in STOCHASTIC_TASKS): return None
     env.reset(seed=seed)
     u = env.unwrapped
-    found = plan(u, False if look_first and memory_latents(u) else None)
+    found = plan(u, 0 if look_first and memory_latents(u) else None)
     env.reset(seed=seed)
     return found
 
@@ -177,15 +183,15 @@ class MiniGridExpert:
         if any(any(s in str(u.spec.id if u.spec else "") for s in STOCHASTIC_TASKS) for u in self.envs):
             raise ValueError(f"MiniGridExpert plans by search: {', '.join(STOCHASTIC_TASKS)} tasks move at random")
         self.epsilon, self.rng = epsilon, rng or np.random.default_rng(0)
-        self.seen = [False] * len(self.envs)
+        self.seen = [0] * len(self.envs)                                    # `_sight` bits of each env's episode so far
         self.plans: dict = {}                                                # (state, seen) -> first action
 
     def action(self, i: int) -> int:
         "The planned action of env `i` in its current state."
         u = self.envs[i]
         memory = bool(memory_latents(u))
-        if u.step_count == 0: self.seen[i] = False                            # a new episode
-        if memory: self.seen[i] = self.seen[i] or _sees_cue(u)
+        if u.step_count == 0: self.seen[i] = 0                                # a new episode
+        if memory: self.seen[i] |= _sight(u)
         key = (u.grid.encode().tobytes(), tuple(u.agent_pos), u.agent_dir, _state_key(u)[2], self.seen[i] if memory else None)
         if key not in self.plans:
             found = plan(u, self.seen[i] if memory else None)
