@@ -139,14 +139,15 @@ def run_batch(
                 m = json.loads((d/"metrics.json").read_text()) if (d/"metrics.json").exists() else {}
                 results.append(JobResult(str(src), c, str(d), "skipped", metrics=m))
             else: jobs.append((str(src), c, str(d), kernel_name))
-    bar = tqdm(total=len(jobs) + len(results), initial=len(results), desc="batch", unit="run", disable=not progress)
     import midt.scripts.batch as exported   # workers import the job by its module's name (also from a notebook)
     with ex:
+        if jobs: ex.start()                 # a local Ray starts now (none when every combination was done before)
+        bar = tqdm(total=len(jobs) + len(results), initial=len(results), desc="batch", unit="run", disable=not progress)
         for i, r, e in ex.map(exported._run_job, jobs):
             if e is not None: r = JobResult(*jobs[i][:3], "failed", f"{type(e).__name__}: {e}")   # its worker ended
             results.append(r); bar.update(1)
             if r.status == "failed": bar.write(f"FAILED {Path(r.notebook).stem} {combo_name({k: r.params[k] for k in grid})}: {r.error}")
-    bar.close()
+        bar.close()
     rows = [{"notebook": Path(r.notebook).stem, **r.params, "status": r.status, **flatten_metrics(r.metrics)}
             for r in results if r.status != "failed"]
     rows += [{"notebook": Path(r.notebook).stem, **r.params, "status": "failed", "error": r.error} for r in results if r.status == "failed"]
