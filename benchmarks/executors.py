@@ -36,7 +36,8 @@ def main():
         same = (tmp/f"pool{r}"/"summary.csv").read_text() == (tmp/f"ray{r}"/"summary.csv").read_text()
         print(f"round {r}: process pool {pool:.1f} s | ray start {start:.1f} s + grid {ray:.1f} s = {start + ray:.1f} s | "
               f"same summary.csv: {same}")
-    pool, start, ray = (min(x) for x in zip(*rows))
+    pool = min(r[0] for r in rows)
+    _, start, ray = min(rows, key=lambda r: r[1] + r[2])                # Ray's best round, start and grid of the same round
     print(f"2x2 grid of env_report, {a.workers} at once, {os.cpu_count()} cores (best of {a.rounds}):")
     print(f"  process pool          {pool:6.1f} s   1.00x")
     print(f"  ray, grid only        {ray:6.1f} s   {ray / pool:.2f}x")
