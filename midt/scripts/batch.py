@@ -13,13 +13,13 @@ import json
 import os
 import re
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..utils.io import (PATH_PARAMETERS, check_parameters, check_writable, inside, notebook_path, notebook_values,
                            parse_value, run_notebook, user_path, write_json, atomic_write,
                            OneLineParser, check_values, cli, int_arg, notebook_parameters, one_line)
+from ..utils.executors import Executor, ExecutorError, add_executor_arguments, executor_from_args, set_threads
 
 # %% auto #0
 __all__ = ['parse_grid', 'combinations', 'combo_name', 'JobResult', 'flatten_metrics', 'write_csv', 'run_batch', 'main']
@@ -67,8 +67,7 @@ class JobResult:
 
 def _run_job(notebook: str, params: dict, out_dir: str, kernel_name: str, threads: int = 0) -> JobResult:
     from papermill.exceptions import PapermillExecutionError
-    if threads:   # this worker's share of the cores, inherited by its kernels (threads waiting for a busy core spin)
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"): os.environ[var] = str(threads)
+    set_threads(threads)
     out = Path(out_dir)
     try:
         run_notebook(notebook, out, kernel_name=kernel_name, **params)
@@ -108,6 +107,7 @@ def run_batch(
     summary: bool = True,           # also execute `batch_summary.ipynb` on the CSV
     progress: bool = True,
     across: str = "seed",           # the grid parameter the summary treats as repeats (mean and spread over it)
+    executor: Executor | str = "process", # "process", "ray", or an `Executor` (a Ray cluster, resources per task)
 ) -> list[JobResult]:
     "Execute every notebook for every combination (see above); returns one `JobResult` per job."
     from tqdm.auto import tqdm
@@ -116,7 +116,7 @@ def run_batch(
     both = sorted(set(fixed) & set(grid))
     if both: raise ValueError(f"{', '.join(both)} given both in --set and in --grid; give each parameter once")
     if "output_dir" in {**fixed, **grid}: raise ValueError("output_dir is set by the batch (one folder per run); use --output-dir")
-    if workers < 1: raise ValueError(f"workers must be at least 1, got {workers}")
+    ex = executor if isinstance(executor, Executor) else Executor(executor, workers)
     for name, vals in grid.items():
         if not vals: raise ValueError(f"grid name {name!r} has no values")
     combos = [notebook_values({**fixed, **c}) for c in combinations(grid)]   # plain values, paths made absolute
@@ -139,14 +139,15 @@ def run_batch(
                 m = json.loads((d/"metrics.json").read_text()) if (d/"metrics.json").exists() else {}
                 results.append(JobResult(str(src), c, str(d), "skipped", metrics=m))
             else: jobs.append((str(src), c, str(d), kernel_name))
-    bar = tqdm(total=len(jobs) + len(results), initial=len(results), desc="batch", unit="run", disable=not progress)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        threads = max(1, (os.cpu_count() or 1) // min(workers, max(1, len(jobs))))
-        futures = [pool.submit(_run_job, *j, threads) for j in jobs]
-        for f in as_completed(futures):
-            r = f.result(); results.append(r); bar.update(1)
+    import midt.scripts.batch as exported   # workers import the job by its module's name (also from a notebook)
+    with ex:
+        if jobs: ex.start()                 # a local Ray starts now (none when every combination was done before)
+        bar = tqdm(total=len(jobs) + len(results), initial=len(results), desc="batch", unit="run", disable=not progress)
+        for i, r, e in ex.map(exported._run_job, jobs):
+            if e is not None: r = JobResult(*jobs[i][:3], "failed", f"{type(e).__name__}: {e}")   # its worker ended
+            results.append(r); bar.update(1)
             if r.status == "failed": bar.write(f"FAILED {Path(r.notebook).stem} {combo_name({k: r.params[k] for k in grid})}: {r.error}")
-    bar.close()
+        bar.close()
     rows = [{"notebook": Path(r.notebook).stem, **r.params, "status": r.status, **flatten_metrics(r.metrics)}
             for r in results if r.status != "failed"]
     rows += [{"notebook": Path(r.notebook).stem, **r.params, "status": "failed", "error": r.error} for r in results if r.status == "failed"]
@@ -170,13 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output-dir", default="outputs/batch")
     p.add_argument("--no-summary", action="store_true", help="skip the summary notebook")
     p.add_argument("--across", default="seed", help="the grid parameter whose values are repeats in the summary (default: seed)")
+    add_executor_arguments(p)
     try: a = p.parse_args(argv)
     except SystemExit as e: return int(e.code or 0)
     try:
         grid = parse_grid(a.grid)
         fixed = {k: v[0] for k, v in parse_grid(a.set).items()}
-        results = run_batch(a.notebooks, grid, a.workers, a.output_dir, fixed, summary=not a.no_summary, across=a.across)
-    except (ValueError, OSError) as e:
+        results = run_batch(a.notebooks, grid, a.workers, a.output_dir, fixed, summary=not a.no_summary, across=a.across,
+                            executor=executor_from_args(a))
+    except (ValueError, OSError, ExecutorError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr); return 2
     failed = [r for r in results if r.status == "failed"]
     done = sum(r.status == "done" for r in results); skipped = sum(r.status == "skipped" for r in results)

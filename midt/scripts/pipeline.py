@@ -20,6 +20,7 @@ from ..utils.io import (analysis_dir, check_parameters, check_writable, config_f
 from ..envs.factory import env_config, make_env
 from ..envs.layout import LayoutError
 from ..utils.seeding import set_seed
+from ..utils.executors import Executor, ExecutorError, add_executor_arguments, executor_from_args, set_threads
 
 # %% auto #0
 __all__ = ['STAGES', 'absolute_config', 'run_folder', 'check_environment', 'Stage', 'MissingStage', 'NotebookFailed',
@@ -75,9 +76,9 @@ class MissingStage(ValueError):
 class NotebookFailed(RuntimeError):
     "A stage's notebook raised: which notebook, which cell, the error, and where the partial notebook is kept."
 
-def _notebook_job(name: str, out_dir: str, threads: int, parameters: dict) -> str:
-    "Run one notebook in a worker process (its kernel gets `threads` torch threads); failures come back as one message."
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"): os.environ[var] = str(threads)
+def _notebook_job(name: str, out_dir: str, parameters: dict, threads: int = 0) -> str:
+    "Run one notebook in a worker (its kernel gets `threads` torch threads); failures come back as one message."
+    set_threads(threads)
     from papermill.exceptions import PapermillExecutionError
     try: return str(run_notebook(name, out_dir, progress=False, **parameters))
     except PapermillExecutionError as e:
@@ -91,22 +92,18 @@ def run_notebooks(
     workers: int = 2,                   # notebooks at once, each in its own process and kernel
     show: bool = False,                 # a progress bar over the notebooks
     desc: str = "notebooks",
+    executor: Executor | None = None,   # where they run (default: `workers` worker processes on this machine)
 ) -> list[Path]:                        # the executed notebooks, in the order of `jobs`
     "Execute independent notebooks side by side, the cores shared between them; the first failure is raised after all ended."
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
     from tqdm.auto import tqdm
-    import midt.scripts.pipeline as exported   # spawned workers import the job by its module's name (also from a notebook)
+    import midt.scripts.pipeline as exported   # workers import the job by its module's name (also from a notebook)
     if not jobs: return []
-    workers = max(1, min(workers, len(jobs)))
-    threads = max(1, (os.cpu_count() or 1) // workers)
     done, first_error = {}, None
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool, \
-         tqdm(total=len(jobs), desc=desc, unit="notebook", disable=not show, leave=False) as bar:
-        futures = {pool.submit(exported._notebook_job, n, str(d), threads, p): i for i, (n, d, p) in enumerate(jobs)}
-        for f in as_completed(futures):
-            try: done[futures[f]] = Path(f.result())
-            except exported.NotebookFailed as e: first_error = first_error or e
+    with tqdm(total=len(jobs), desc=desc, unit="notebook", disable=not show, leave=False) as bar:
+        for i, path, e in (executor or Executor("process", workers)).map(exported._notebook_job, [(n, str(d), p) for n, d, p in jobs]):
+            if e is None: done[i] = Path(path)
+            elif not first_error:               # a worker that ended without a word is reported as a failed notebook too
+                first_error = e if isinstance(e, exported.NotebookFailed) else NotebookFailed(f"{jobs[i][0]}.ipynb could not run: {type(e).__name__}: {e}")
             bar.update(1)
     if first_error: raise first_error
     return [done[i] for i in range(len(jobs))]
@@ -116,8 +113,8 @@ STAGES = ("environment", "data", "dt", "evaluation", "analysis", "report")
 
 class _Run:
     "One pipeline run's settings and what its stages found so far (the stages below read and extend it)."
-    def __init__(self, cfg: PipelineConfig, stages, seeds, force: bool, show: bool, workers: int):
-        self.cfg, self.stages, self.force, self.show, self.workers = cfg, stages, force, show, workers
+    def __init__(self, cfg: PipelineConfig, stages, seeds, force: bool, show: bool, executor: Executor):
+        self.cfg, self.stages, self.force, self.show, self.executor = cfg, stages, force, show, executor
         self.run = run_folder(cfg)
         self.ecfg = check_environment(cfg)               # a bad layout stops here, before the run folder exists
         self.seeds = list(dict.fromkeys(seeds or [cfg.seed]))
@@ -193,19 +190,41 @@ def _data_stage(r: _Run):
     r.metrics["data"] = d = st.result(); r.timed("data", t)
     r.say(f"data: {d['episodes']} episodes, {d['transitions']} transitions, returns {d['return_min']:.2f}..{d['return_max']:.2f}")
 
-def _dt_stage(r: _Run, seed: int):
-    "Train the DT of one seed on the recorded data."
-    t, tag, m = time.time(), r.tags[seed], r.metrics["seeds"].setdefault(str(seed), {})
-    tcfg, st = r.dt_stage(seed, r.metrics["data"])
-    if st.done: r.say(f"dt{tag}: up to date, skipped")
-    else:
-        r.say(f"dt{tag}: {tcfg.max_steps} steps, context {tcfg.context_length}, width {r.cfg.model.embed_dim}, {r.cfg.model.num_layers} layers")
-        from midt.training.trainer import train_dt      # as for train_dqn
-        res = train_dt(tcfg, r.cfg.model, output_dir=str(st.dir), progress=r.show)
-        st.finish({"checkpoint": str(res.best_path), "history": res.history, "parameters": res.model.num_parameters})
-    m["dt"] = st.result(); r.timed(f"dt{tag}", t)
-    h = m["dt"]["history"][-1]
-    r.say(f"dt{tag}: val loss {h['val_loss']:.3f}, val action accuracy {h['val_action_accuracy']:.3f}")
+def _dt_job(tcfg: dict, model: dict, out_dir: str, show: bool, threads: int = 0) -> dict:
+    "Train one seed's DT, here or in a worker (a Ray task): its stage record."
+    set_threads(threads)
+    from midt.training.trainer import train_dt      # as for train_dqn
+    from midt.utils.config import DTModelConfig, DTTrainConfig
+    res = train_dt(DTTrainConfig.model_validate(tcfg), DTModelConfig.model_validate(model), output_dir=out_dir, progress=show)
+    return {"checkpoint": str(res.best_path), "history": res.history, "parameters": res.model.num_parameters}
+
+def _dt_stages(r: _Run):
+    "Train the DT of each seed on the recorded data: one after another here, or side by side as Ray tasks."
+    import midt.scripts.pipeline as exported
+    todo, took = [], {}
+    for seed in r.seeds:
+        tcfg, st = r.dt_stage(seed, r.metrics["data"])
+        if st.done: r.say(f"dt{r.tags[seed]}: up to date, skipped")
+        else: todo.append((seed, (tcfg.model_dump(mode="json"), r.cfg.model.model_dump(mode="json"), str(st.dir)), st))
+    say = lambda seed, tc: r.say(f"dt{r.tags[seed]}: {tc['max_steps']} steps, context {tc['context_length']}, "
+                                 f"width {r.cfg.model.embed_dim}, {r.cfg.model.num_layers} layers")
+    if r.executor.kind != "ray":
+        for seed, job, st in todo:
+            t = time.time(); say(seed, job[0]); st.finish(_dt_job(*job, r.show)); took[seed] = time.time() - t
+    elif todo:                                      # one task per seed; the first failure is raised once all ended
+        t, failed = time.time(), None
+        for seed, job, _ in todo: say(seed, job[0])
+        for i, res, e in r.executor.map(exported._dt_job, [(*job, False) for _, job, _ in todo]):
+            if e is None: todo[i][2].finish(res)
+            else: failed = failed or e
+            took[todo[i][0]] = time.time() - t
+        if failed: raise failed
+    for seed in r.seeds:
+        tag, m = r.tags[seed], r.metrics["seeds"].setdefault(str(seed), {})
+        m["dt"] = r.dt_stage(seed, r.metrics["data"], force=False)[1].result()
+        r.metrics["stage_seconds"][f"dt{tag}"] = round(took.get(seed, 0.0), 1)
+        h = m["dt"]["history"][-1]
+        r.say(f"dt{tag}: val loss {h['val_loss']:.3f}, val action accuracy {h['val_action_accuracy']:.3f}")
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #457660bc
 def _notebook_jobs(r: _Run) -> tuple[list, list]:
@@ -245,8 +264,8 @@ def _notebook_stages(r: _Run):
     "Run the evaluation and analysis notebooks side by side, then record their results."
     t = time.time()
     jobs, pending = _notebook_jobs(r)
-    run_notebooks([j for j in jobs if j[0] != "circuits"], r.workers, r.show, desc="evaluation and analysis")
-    run_notebooks([j for j in jobs if j[0] == "circuits"], r.workers, r.show, desc="circuits")   # reads patching's metrics
+    run_notebooks([j for j in jobs if j[0] != "circuits"], show=r.show, desc="evaluation and analysis", executor=r.executor)
+    run_notebooks([j for j in jobs if j[0] == "circuits"], show=r.show, desc="circuits", executor=r.executor)   # reads patching's metrics
     for seed, stage, st in pending:
         tag, m = r.tags[seed], r.metrics["seeds"][str(seed)]
         if stage == "evaluation":
@@ -284,6 +303,7 @@ def run_pipeline(
     seeds: list[int] | None = None,# DT seeds (default: the run's seed); the data are shared
     progress: bool | None = None,  # progress bars (None: only when stderr is a terminal)
     workers: int = 2,              # evaluation and analysis notebooks run side by side
+    executor: Executor | str = "process", # "ray" (or a Ray `Executor`): each seed's DT and each notebook is a Ray task
 ) -> dict:                         # the run's metrics (also in `metrics.json`)
     "Run the stages into `<output_dir>/<run_name>/`, skipping those already done with the same config."
     t0 = time.time()
@@ -291,7 +311,8 @@ def run_pipeline(
     if bad: raise ValueError(f"unknown stage(s) {', '.join(bad)}; valid: {', '.join(STAGES)}")
     show = stderr_is_terminal() if progress is None else progress
     cfg = absolute_config(cfg.model_copy(update={"output_dir": output_dir}) if output_dir else cfg)
-    r = _Run(cfg, stages, seeds, force, show, workers)
+    ex = executor if isinstance(executor, Executor) else Executor(executor, workers)
+    r = _Run(cfg, stages, seeds, force, show, ex)
     _check_prior(r)
     set_seed(cfg.seed)
     check_writable(r.run)
@@ -302,11 +323,12 @@ def run_pipeline(
     if "environment" in stages: _environment_stage(r)
     if "data" in stages: _data_stage(r)
     elif "data" in r.prior: metrics["data"] = r.prior["data"]
-    for seed in r.seeds:
-        if "dt" in stages: _dt_stage(r, seed)
-        elif seed in r.prior: metrics["seeds"].setdefault(str(seed), {})["dt"] = r.prior[seed]
-        else: metrics["seeds"].setdefault(str(seed), {})
-    _notebook_stages(r)
+    with ex:                                         # a local Ray starts at its first task and stops here
+        if "dt" in stages: _dt_stages(r)
+        for seed in r.seeds:
+            if "dt" not in stages and seed in r.prior: metrics["seeds"].setdefault(str(seed), {})["dt"] = r.prior[seed]
+            else: metrics["seeds"].setdefault(str(seed), {})
+        _notebook_stages(r)
     main_seed = metrics["seeds"].get(str(cfg.seed), {})
     metrics.update({k: main_seed[k] for k in ("dt", "evaluation", "analysis") if k in main_seed})
     metrics["seconds"] = round(time.time() - t0, 1)
@@ -335,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int_arg(1, 64, "a number of workers"), default=2, help="evaluation and analysis notebooks run side by side (default 2)")
     p.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES),
                    help="stages to run (each needs the ones before it to have run once)")
+    add_executor_arguments(p)
     try: a = p.parse_args(argv)
     except SystemExit as e: return int(e.code or 0)
     try:                                                  # every check before the run folder is made
@@ -344,12 +367,15 @@ def main(argv: list[str] | None = None) -> int:
         run = run_folder(cfg)
         check_environment(cfg)
         check_writable(run)
-    except (ConfigError, LayoutError, OSError, ValueError) as e:
+        ex = executor_from_args(a)
+    except (ConfigError, LayoutError, OSError, ValueError, ExecutorError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr); return 2
     if a.workers < 1: print(f"error: --workers must be at least 1, got {a.workers}", file=sys.stderr); return 2
-    try: run_pipeline(cfg, None, a.force, tuple(a.stages), a.seeds, workers=a.workers)
+    try: run_pipeline(cfg, None, a.force, tuple(a.stages), a.seeds, workers=a.workers, executor=ex)
     except MissingStage as e:                             # raised before the run folder is made
         print(f"error: {one_line(e)}", file=sys.stderr); return 2
+    except ExecutorError as e:                            # Ray could not start, or a task asks for more than the cluster has
+        print(f"error: {one_line(e)}; finished stages are kept, rerunning resumes", file=sys.stderr); return 2
     except NotebookFailed as e:
         print(f"error: {e}; rerunning resumes at this stage", file=sys.stderr); return 1
     except PapermillExecutionError as e:
