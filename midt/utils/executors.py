@@ -106,13 +106,13 @@ def _ray(self: Executor):
         quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
         local = {"num_cpus": max(1, math.ceil(self.workers * self.cpus_per_task)), "object_store_memory": RAY_OBJECT_STORE,
                  "include_dashboard": False}
-        for attempt in (1, 2):     # a local Ray's agents can miss its start-up window on a busy machine: one more try
+        for attempt in (1, 2, 3):  # a local Ray's agents can miss its start-up window (30 s) on a busy machine: try again
             try: ray.init(address=self.address, **quiet) if self.address else ray.init(**local, **quiet); break
             except Exception as e:
                 ray.shutdown()
-                if self.address or attempt == 2:
+                if self.address or attempt == 3:
                     where = (f"the Ray cluster at {self.address} could not be reached" if self.address else
-                             "a local Ray could not start (twice; on a busy machine start one with `ray start --head` and "
+                             "a local Ray could not start (three times; on a busy machine start one with `ray start --head` and "
                              "pass --address auto)")
                     raise ExecutorError(f"{where}: {one_line(e)}") from None
         self._started = True
