@@ -61,7 +61,8 @@ def sample_windows(
     dt = _trained(dt)
     own = dt.state_mean is not None
     ds = DTDataset(data, context_length=dt.context_length, split="all", with_latents=with_latents,
-                   rtg_scale=dt.rtg_scale, seed=seed, normalize_states=not own)
+                   rtg_scale=dt.rtg_scale, seed=seed, normalize_states=not own,
+                   mission_vocab=dt.cfg.mission_vocab if dt.cfg.mission else None)
     if own: ds.states = dt.normalize(ds.states)
     rng = np.random.default_rng(seed)
     return ds.gather(np.sort(rng.choice(len(ds), min(num_samples, len(ds)), replace=False)))
@@ -185,7 +186,7 @@ def patching_report(
     fig, axes = plt.subplots(len(POINTS), 1, figsize=(max(7, 0.3 * 3 * model.context_length), 1.4 * len(POINTS) + 0.6))
     for ax, (p, res) in zip(axes, sweeps.items()): plot_patching_heatmap(res.effect, p, ax=ax)
     fig.tight_layout()
-    labels = token_labels(model.context_length)
+    labels = model.token_labels
     top_fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
     plot_top_effects(sweeps["resid_pre"], lambda i: f"resid_pre L{i[0]} {labels[i[1]]}", top=6, title="residual stream", ax=axes[0])
     plot_top_effects(sweeps["attn_out"], lambda i: f"attn_out L{i[0]} {labels[i[1]]}", top=6, title="attention output", ax=axes[1])
