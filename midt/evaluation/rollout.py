@@ -178,7 +178,7 @@ def _rollout_batch(actor, env_config, jobs, seed, greedy, temperature, optimum, 
     acts = [[] for _ in range(n)]
     while not done.all():
         live = np.flatnonzero(~done)
-        ctx = {**hist.windows(live, K, A), "raw_obs": raw[live], "mission": missions[live].tolist()}
+        ctx = {**hist.windows(live, K, A), "raw_obs": raw[live]} | ({"mission": missions[live].tolist()} if any(missions) else {})
         logits = actor.logits(ctx).double().numpy()                          # one batched forward
         for row, e in enumerate(live):
             lg = logits[row]
