@@ -105,6 +105,8 @@ def test_mission_settings_are_refused_where_there_is_no_mission(tmp_path):
     with pytest.raises(ValueError, match="model.mission is true, but .* records no missions"):
         train_dt(tcfg, DTModelConfig(embed_dim=8, num_layers=1, num_heads=1, mission=True), output_dir=str(tmp_path/"o"),
                  data=data, progress=False)
+    from midt.interp.reports import check_probe_targets
+    with pytest.raises(ValueError, match="unknown probe target 'mission'"): check_probe_targets(["mission"], data)
     (tmp_path/"p.yaml").write_text("dqn:\n  env_layout_path: quickstart\nmodel:\n  mission: true\n")
     with pytest.raises(ConfigError, match="model.mission: true needs a MiniGrid task"):
         load_config(tmp_path/"p.yaml", PipelineConfig)
@@ -119,3 +121,11 @@ def test_rollouts_feed_the_envs_mission_to_a_mission_model():
     rollout(DTActor(model), env, [1.0], num_episodes=2, greedy=True)
     assert seen and all(s is not None and s.shape[0] in (1, 2) for s in seen)
     assert (seen[0][:, :3] == torch.tensor([4, 7, 6])).all()       # "go to the ..."
+
+def test_run_interp_probes_the_mission(mission_toy, tmp_path):
+    from midt.scripts.run_interp import main
+    _, data, ckpt = mission_toy
+    rc = main(["--checkpoint", str(ckpt), "--data-path", str(data.path), "--run-probing", "--probe-target", "mission",
+               "--output-dir", str(tmp_path/"interp")])
+    assert rc == 0
+    assert (tmp_path/"interp"/"probe_mission.png").is_file()

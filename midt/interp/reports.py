@@ -100,7 +100,8 @@ def attention_report(
 # %% ../../nbs/78_interp.reports.ipynb #7fbefd22
 def check_probe_targets(targets, data) -> None:
     "Raise a one-line `ValueError` naming the first target that is neither built in nor a latent of `data`."
-    valid = list(dict.fromkeys([*BUILTIN_TARGETS, *sorted(data.latents), "policy", "epsilon"]))  # the last two: what generated the episode
+    missions = ["mission"] if any(data.episodes.get("mission", ())) else []                      # the task's instruction, if recorded
+    valid = list(dict.fromkeys([*BUILTIN_TARGETS, *sorted(data.latents), "policy", "epsilon", *missions]))  # what generated the episode
     for t in targets:
         if t.split(":", 1)[-1] not in valid: raise ValueError(f"unknown probe target {t!r}; valid: {', '.join(valid)}")
 
