@@ -129,3 +129,18 @@ def test_run_interp_probes_the_mission(mission_toy, tmp_path):
                "--output-dir", str(tmp_path/"interp")])
     assert rc == 0
     assert (tmp_path/"interp"/"probe_mission.png").is_file()
+
+def test_interventions_on_a_mission_model(mission_toy):
+    from midt.interp.interventions import ablate, steering_vector
+    model, data, _ = mission_toy
+    batch = _last_steps(model, data)
+    inputs = {k: v for k, v in batch.items() if not k.startswith(("latent_", "episode"))}
+    red = inputs["mission"][:, 3] == model.cfg.mission_vocab.index("red") + 2
+    plus, minus = ({k: v[m] for k, v in inputs.items()} for m in (red, ~red))
+    vec = steering_vector(model, plus, minus, ("resid_mid", 0), positions=[-2])     # the last state token
+    assert vec.shape == (model.cfg.embed_dim,)
+    with ablate(model, "hook_embed_mission", "zero"):                 # no mission: the toy's answer is gone
+        assert _accuracy(model, batch) < 0.8
+    with ablate(model, "hook_embed_mission", "mean", reference=inputs):
+        assert _accuracy(model, batch) < 0.8
+    assert _accuracy(model, batch) > 0.95

@@ -57,7 +57,7 @@ class _Axes:
 
 def _axes(name: str) -> _Axes:
     dims = hook_info(name)[1].strip("[]").split(", ")        # e.g. ['B', 'T', 'n_heads', 'd_head']
-    pos = next(i for i, d in enumerate(dims) if d in ("T", "K"))
+    pos = next(i for i, d in enumerate(dims) if d in ("T", "K", "1"))       # "1": the mission token's one position
     return _Axes(pos, dims.index("n_heads") if "n_heads" in dims else None,
                  dims.index("d_mlp") if "d_mlp" in dims else None, len(dims))
 
@@ -66,7 +66,7 @@ def _select(model, name: str, heads=None, neurons=None, positions=None) -> Tenso
     "A bool mask, broadcastable to the activation of `name`, that is True on the chosen heads, neurons and positions (None: all)."
     ax, cfg = _axes(name), model.cfg
     sizes = {"head": cfg.num_heads, "neuron": 4 * cfg.embed_dim,
-             "position": model.context_length * (3 if hook_info(name)[1].count("T") else 1)}
+             "position": {"T": model.n_tokens, "1": 1}.get(hook_info(name)[1].split(", ")[1], model.context_length)}
     mask = None
     for what, axis, sel in (("position", ax.pos, positions), ("head", ax.head, heads), ("neuron", ax.neuron, neurons)):
         if sel is None: continue
