@@ -19,14 +19,16 @@ from .utils.config import DTModelConfig, DTTrainConfig, PipelineConfig, load_con
 from .utils.io import _package_dir, config_file, user_path
 
 # %% auto #0
-__all__ = ['TOY_TASKS', 'toy_data', 'train_toy_dt', 'pipeline_run', 'quickstart_run']
+__all__ = ['TOY_TASKS', 'TOY_MISSIONS', 'toy_data', 'train_toy_dt', 'pipeline_run', 'quickstart_run']
 
 # %% ../nbs/90_testing.ipynb #612274b9
-TOY_TASKS = ("rtg", "first_state", "policy")
+TOY_TASKS = ("rtg", "first_state", "policy", "mission")
+TOY_MISSIONS = ("go to the red door", "go to the blue door")
+"The two instructions of the `mission` toy task; the right last action is the mission's index."
 
 def toy_data(task: str = "rtg", n_episodes: int = 200, length: int = 5, state_dim: int = 4, seed: int = 0,
              path: str | Path | None = None) -> TransitionData:
-    "A toy dataset whose correct action depends only on the RTG (`rtg`) or only on the first state (`first_state`)."
+    "A toy dataset whose correct action depends only on the RTG (`rtg`), only on the first state (`first_state`), or only on the episode's mission (`mission`)."
     if task not in TOY_TASKS: raise ValueError(f"task {task!r} is not one of {', '.join(TOY_TASKS)}")
     rng = np.random.default_rng(seed)
     path = Path(path or tempfile.mkdtemp())/f"toy_{task}.h5" if path is None or Path(path).suffix != ".h5" else Path(path)
@@ -44,23 +46,25 @@ def toy_data(task: str = "rtg", n_episodes: int = 200, length: int = 5, state_di
                 actions = np.full(length, 2 + cls); actions[-1] = cls; rewards[-1] = 1.0
                 latent = np.full(length, cls)
             else:  # earlier actions alternate 2, 3 whatever the answer, so they cannot leak it to the last step
-                cls = int(states[0, 0] > 0)
+                cls = int(states[0, 0] > 0) if task == "first_state" else int(rng.integers(0, 2))
                 actions = 2 + np.arange(length) % 2; actions[-1] = cls; rewards[-1] = 1.0
                 latent = np.full(length, cls)
+            mission = {"mission": TOY_MISSIONS[latent[0]]} if task == "mission" else {}
             w.add(Trajectory(states, actions, rewards, terminated=True, latents={"answer": latent},
-                             attrs={"env_index": 0, "seed": seed, "policy_id": "ab"[e % 2] if task == "policy" else ""}))
+                             attrs={"env_index": 0, "seed": seed, "policy_id": "ab"[e % 2] if task == "policy" else "", **mission}))
     return load_transitions(path)
 
 # %% ../nbs/90_testing.ipynb #4f1d42bd
 def train_toy_dt(task: str = "rtg", steps: int = 300, num_layers: int = 1, num_heads: int = 2, embed_dim: int = 32,
-                 seed: int = 0, out_dir: str | Path | None = None):
+                 seed: int = 0, out_dir: str | Path | None = None, mission: bool = False):
     "Train a tiny DT on a toy task (a few seconds on a CPU): -> (model, data)."
     data = toy_data(task, seed=seed)
     out = Path(out_dir or tempfile.mkdtemp())
     tcfg = DTTrainConfig(data_path=data.path, context_length=5, batch_size=64, max_steps=steps, warmup_steps=20,
                          learning_rate=3e-3, weight_decay=0.0, eval_every=steps, save_every=steps, log_every=steps,
                          val_windows=256, device="cpu", seed=seed)
-    mcfg = DTModelConfig(embed_dim=embed_dim, num_layers=num_layers, num_heads=num_heads, dropout=0.0, max_timestep=8)
+    mcfg = DTModelConfig(embed_dim=embed_dim, num_layers=num_layers, num_heads=num_heads, dropout=0.0, max_timestep=8,
+                         mission=mission)
     res = train_dt(tcfg, mcfg, output_dir=str(out), data=data, progress=False)
     return load_model_from_checkpoint(res.last_path), data
 

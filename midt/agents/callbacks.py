@@ -15,8 +15,8 @@ from ..data.trajectory import Trajectory
 __all__ = ['NOT_LATENT', 'VecEpisodeRecorder', 'TransitionRecorderCallback', 'record_rollouts']
 
 # %% ../../nbs/30_agents.callbacks.ipynb #dcc83a39
-NOT_LATENT = {"terminal_observation", "TimeLimit.truncated", "episode", "collided", "_final_observation", "_final_info"}
-"Info keys that describe the step, not the state."
+NOT_LATENT = {"terminal_observation", "TimeLimit.truncated", "episode", "collided", "_final_observation", "_final_info", "mission"}
+"Info keys that describe the step, not the state (the `mission` string is stored once per episode)."
 
 class VecEpisodeRecorder:
     "Assemble the episodes of the n environments of a VecEnv step by step, and hand finished ones to a writer."
@@ -27,7 +27,8 @@ class VecEpisodeRecorder:
         self.open = [self._new(reset_infos[i]) for i in range(n_envs)]
         self.episodes_recorded = 0
 
-    def _new(self, info): return {"states": [], "actions": [], "rewards": [], "latents": [], "next": self._latents(info)}
+    def _new(self, info): return {"states": [], "actions": [], "rewards": [], "latents": [], "next": self._latents(info),
+                                  "mission": str(info.get("mission", ""))}
     def _latents(self, info): return {k: info[k] for k in self.latent_keys}
 
     def record(
@@ -63,7 +64,7 @@ class VecEpisodeRecorder:
         self.writer.add(Trajectory(np.stack(ep["states"]), ep["actions"], ep["rewards"], np.array(final_obs, copy=True),
                                    not truncated, truncated, latents,
                                    {"env_index": i, "global_step": global_step, "epsilon": epsilon,
-                                    "policy_id": self.policy_id, "seed": self.seed}))
+                                    "policy_id": self.policy_id, "seed": self.seed, "mission": ep["mission"]}))
 
     def cut_open_episodes(self, next_obs, global_step: int, epsilon: float = float("nan")) -> int:
         "Write each environment's unfinished episode as truncated (the budget ran out); `next_obs` follows its last step."
@@ -71,7 +72,7 @@ class VecEpisodeRecorder:
         for i, ep in enumerate(self.open):
             if not ep["actions"]: continue
             self._write(i, next_obs[i], True, global_step, epsilon)
-            self.open[i] = {"states": [], "actions": [], "rewards": [], "latents": [], "next": ep["next"]}; n += 1
+            self.open[i] = {"states": [], "actions": [], "rewards": [], "latents": [], "next": ep["next"], "mission": ep["mission"]}; n += 1
         self.episodes_recorded += n
         return n
 

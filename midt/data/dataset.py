@@ -13,7 +13,7 @@ from fastcore.basics import patch
 from torch.utils.data import Dataset
 
 from .storage import TransitionData, load_transitions
-from .windows import INPUT_KEYS, context_windows, take, window_rows
+from .windows import INPUT_KEYS, context_windows, encode_missions, take, window_rows
 
 # %% auto #0
 __all__ = ['split_episodes', 'DTDataset']
@@ -51,6 +51,7 @@ class DTDataset(Dataset):
         normalize_states: bool = True, # standardise flat float observations with the file's statistics
         top_pct: float | None = None,  # keep only the best episodes by return (`pct_traj`)
         with_latents: bool = False,    # items also carry `latent_<name>` [K, ...] and `episode` (for probing)
+        mission_vocab: list[str] | None = None, # items also carry `mission` [W] word ids (for a mission model; see `use_missions`)
     ):
         if not isinstance(data, TransitionData): data = load_transitions(data)
         _check_args(split, context_length, rtg_scale, end_sample_prob)
@@ -80,6 +81,9 @@ class DTDataset(Dataset):
         self.with_latents = with_latents
         self.episode_of_row = np.repeat(chosen if split != "all" else np.arange(data.num_episodes), lengths)  # [N] index in the file
         self.policy_names = sorted(set(data.episodes["policy_id"].tolist()))  # codes of `latent_policy`, over the whole file
+        self.mission_names = sorted(set(data.episodes["mission"].tolist()) - {""})  # codes of `latent_mission`, over the whole file
+        self.episode_local = np.repeat(np.arange(d.num_episodes), lengths)     # [N] episode of each row within the split
+        self.use_missions(mission_vocab)
         self._episode_latents = self.episode_latents() if with_latents else {}
         self.action_dim = int(data.env_config.get("action_dim", int(data.actions.max()) + 1))
         if data.actions.min() < 0 or data.actions.max() >= self.action_dim:
@@ -100,6 +104,7 @@ class DTDataset(Dataset):
             for name, v in {**self.data.latents, **self._episode_latents}.items():
                 out[f"latent_{name}"] = torch.from_numpy(np.ascontiguousarray(take(v, rows, real)))
             out["episode"] = torch.from_numpy(self.episode_of_row[ends])
+        if self.mission_vocab is not None: out["mission"] = torch.from_numpy(self._mission_ids[self.episode_local[ends]])
         return out
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
@@ -117,9 +122,25 @@ class DTDataset(Dataset):
 # %% ../../nbs/22_data.dataset.ipynb #a988c92e
 @patch
 def episode_latents(self: DTDataset) -> dict[str, np.ndarray]:
-    "Per-step copies of what generated each episode: `policy` (index into `policy_names`) and `epsilon` (-1: the learning agent's own sampling)."
+    "Per-step copies of what generated each episode: `policy` (index into `policy_names`), `epsilon` (-1: the learning agent's own sampling), and where episodes have instructions `mission` (index into `mission_names`)."
     e = self.data.episodes
     code = np.searchsorted(np.array(self.policy_names), e["policy_id"].astype(str)).astype(np.int64)
     eps = np.nan_to_num(np.asarray(e["epsilon"], np.float64), nan=-1.0)
     local = np.repeat(np.arange(self.data.num_episodes), self.data.lengths)   # episode of each row within this split
-    return {"policy": code[local], "epsilon": eps[local]}
+    out = {"policy": code[local], "epsilon": eps[local]}
+    if self.mission_names:                                                    # -1: an episode without a mission
+        names = {m: i for i, m in enumerate(self.mission_names)}
+        out["mission"] = np.array([names.get(m, -1) for m in e["mission"]], np.int64)[local]
+    return out
+
+# %% ../../nbs/22_data.dataset.ipynb #5f282bbf
+@patch
+def use_missions(
+    self: DTDataset,
+    vocab: list[str] | None,   # the model's `mission_vocab` (None: items carry no mission)
+):
+    "From now on every window carries its episode's mission as word ids, `mission` [W] (W: the longest mission of the split)."
+    if vocab is not None and not self.mission_names:
+        raise ValueError(f"{self.data.path}: its episodes record no mission (model.mission needs a task with instructions, e.g. MiniGrid-GoToDoor-5x5-v0)")
+    self.mission_vocab = None if vocab is None else list(vocab)
+    self._mission_ids = None if vocab is None else encode_missions(self.data.episodes["mission"], self.mission_vocab)  # [E, W]

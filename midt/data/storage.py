@@ -36,7 +36,7 @@ SCHEMA_VERSION = 1
 EPISODE_COLUMNS = ("states", "actions", "rewards", "rtg", "timesteps")
 EPISODE_ATTRS = {"terminated": bool, "truncated": bool, "env_index": np.int32, "global_step": np.int64,
                  "epsilon": np.float32, "seed": np.int64}
-"Per-episode attributes and their types (plus the string `policy_id`)."
+"Per-episode attributes and their types (plus the strings `policy_id` and `mission`, the task's instruction: '' for none)."
 
 class DataFileError(ValueError):
     "A transitions file that cannot be used; the message names the file and the problem."
@@ -71,7 +71,8 @@ def _episode_table(trajs: list[Trajectory]) -> dict:
            "timesteps": np.concatenate([t.timesteps for t in trajs]).astype(np.int32),
            "episode_offsets": np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
            "final_states": np.stack([t.final_state if t.final_state is not None else np.zeros_like(t.states[0]) for t in trajs]),
-           "policy_id": np.array([str(t.attrs.get("policy_id", "")) for t in trajs], dtype=object)}
+           "policy_id": np.array([str(t.attrs.get("policy_id", "")) for t in trajs], dtype=object),
+           "mission": np.array([str(t.attrs.get("mission", "")) for t in trajs], dtype=object)}
     out["terminated"] = np.array([t.terminated for t in trajs], bool)
     out["truncated"] = np.array([t.truncated for t in trajs], bool)
     for k in ("env_index", "global_step", "epsilon", "seed"):  # missing: -1 (epsilon: NaN, e.g. for PPO)
@@ -87,14 +88,16 @@ def _write_table(g: h5py.Group, table: dict, compress_states: bool = True):
         if k == "latents":
             lg = g.create_group("latents")
             for name, arr in v.items(): lg.create_dataset(name, data=arr)
-        elif k == "policy_id": g.create_dataset(k, data=v.astype(str).astype(object), dtype=h5py.string_dtype())
+        elif k in ("policy_id", "mission"): g.create_dataset(k, data=v.astype(str).astype(object), dtype=h5py.string_dtype())
         elif k == "states" and compress_states and v.size:
             g.create_dataset(k, data=v, compression="lzf", chunks=(min(len(v), max(1, 2**18 // max(1, v[0].nbytes))),) + v.shape[1:])
         else: g.create_dataset(k, data=v)
 
 def _read_table(g: h5py.Group) -> dict:
     out = {k: g[k][()] for k in g if k != "latents"}
-    out["policy_id"] = np.array([s.decode() if isinstance(s, bytes) else s for s in out["policy_id"]], dtype=object)
+    for k in ("policy_id", "mission"):          # a file written before missions were recorded: no mission ('')
+        v = out.get(k, [""] * len(out.get("policy_id", ())))
+        out[k] = np.array([s.decode() if isinstance(s, bytes) else s for s in v], dtype=object)
     out["latents"] = {k: g["latents"][k][()] for k in g["latents"]} if "latents" in g else {}
     return out
 
@@ -143,7 +146,7 @@ def _write_final(path: Path, table: dict, manifest: dict, recovered: bool):
                 lg = g.create_group("latents")
                 for n, v in table["latents"].items(): lg.create_dataset(n, data=v[a:b])
             g.attrs.update({k: table[k][i] for k in EPISODE_ATTRS})
-            g.attrs.update(policy_id=str(table["policy_id"][i]), length=b - a,
+            g.attrs.update(policy_id=str(table["policy_id"][i]), mission=str(table["mission"][i]), length=b - a,
                            **{"return": np.float32(table["rewards"][a:b].sum(dtype=np.float64))})
         m = f.create_group("metadata")
         m.create_dataset("num_episodes", data=E); m.create_dataset("num_transitions", data=int(off[-1]))
@@ -347,7 +350,7 @@ class TransitionData:
     rtg: np.ndarray             # [N] float32
     timesteps: np.ndarray       # [N] int32
     episode_offsets: np.ndarray # [E + 1] start of each episode in the flat arrays
-    episodes: dict              # per-episode columns: terminated, truncated, env_index, global_step, epsilon, seed, policy_id, final_states
+    episodes: dict              # per-episode columns: terminated, truncated, env_index, global_step, epsilon, seed, policy_id, mission, final_states
     latents: dict               # name -> [N, ...]
     statistics: dict            # state_mean, state_std, return_mean, return_std
     env_config: dict = field(default_factory=dict)
@@ -374,7 +377,7 @@ class TransitionData:
         e = self.episodes
         return Trajectory(self.states[a:b], self.actions[a:b], self.rewards[a:b], e["final_states"][i],
                           bool(e["terminated"][i]), bool(e["truncated"][i]), {k: v[a:b] for k, v in self.latents.items()},
-                          {k: e[k][i] for k in ("env_index", "global_step", "epsilon", "seed", "policy_id")})
+                          {k: e[k][i] for k in ("env_index", "global_step", "epsilon", "seed", "policy_id", "mission")})
 
     def select(self, idx) -> "TransitionData":
         "A new `TransitionData` holding episodes `idx` (in that order); statistics are kept from the full file."
@@ -478,7 +481,8 @@ def _structure(f: h5py.File, path: Path) -> tuple[dict | None, list[str]]:
         i = int(bad[0])
         err(f"episode {i} is empty (flat/episode_offsets[{i}] = [{i + 1}] = {off[i]})" if d[i] == 0 else
             f"flat/episode_offsets decrease at episode {i} ({off[i]} then {off[i + 1]}); they must increase")
-    for k in list(EPISODE_ATTRS) + ["policy_id"]:
+    if "mission" in f["flat"] and not _dtype_ok(f["flat/mission"], "str"): err(f"flat/mission has dtype {f['flat/mission'].dtype}; expected strings")
+    for k in list(EPISODE_ATTRS) + ["policy_id", "mission"]:
         if t[k].shape != (E,): err(f"flat/{k} has shape {t[k].shape}; expected ({E},), one entry per episode")
     if t["final_states"].shape != (E,) + s.shape[1:]:
         err(f"flat/final_states has shape {t['final_states'].shape}; expected {(E,) + s.shape[1:]}")
@@ -581,7 +585,7 @@ def load_transitions(
         attrs = dict(f.attrs)
     if problems: raise DataFileError(_one_line(problems, path))
     t = c["table"]
-    episodes = {k: t.pop(k) for k in list(EPISODE_ATTRS) + ["policy_id", "final_states"]}
+    episodes = {k: t.pop(k) for k in list(EPISODE_ATTRS) + ["policy_id", "mission", "final_states"]}
     return TransitionData(t["states"], t["actions"], t["rewards"], t["rtg"], t["timesteps"], t["episode_offsets"],
                           episodes, t["latents"], c["statistics"], c["env_config"], c["collection_config"], attrs,
                           os.path.abspath(path))   # absolute: checkpoints record it, and are read from other folders
@@ -598,7 +602,8 @@ def iter_episodes(path, auto_recover: bool = True) -> Iterator[Trajectory]:
                 yield Trajectory(g["states"][()], g["actions"][()], g["rewards"][()], g["final_state"][()],
                                  bool(g.attrs["terminated"]), bool(g.attrs["truncated"]),
                                  {k: g["latents"][k][()] for k in g["latents"]} if "latents" in g else {},
-                                 {k: g.attrs[k] for k in ("env_index", "global_step", "epsilon", "seed", "policy_id")})
+                                 {**{k: g.attrs[k] for k in ("env_index", "global_step", "epsilon", "seed", "policy_id")},
+                                  "mission": str(g.attrs.get("mission", ""))})
         except (KeyError, OSError, ValueError, TypeError) as e:
             raise DataFileError(f"{path}: damaged file, trajectories/ unreadable ({e}); see `python -m midt.data.storage validate {path}`") from None
 

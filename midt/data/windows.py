@@ -5,10 +5,13 @@
 # %% ../../nbs/23_data.windows.ipynb #305bb422
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 # %% auto #0
-__all__ = ['INPUT_KEYS', 'window_rows', 'take', 'context_windows', 'episode_windows']
+__all__ = ['INPUT_KEYS', 'MISSION_PAD', 'MISSION_UNK', 'window_rows', 'take', 'context_windows', 'episode_windows',
+           'mission_words', 'mission_vocab', 'encode_missions']
 
 # %% ../../nbs/23_data.windows.ipynb #60325ab8
 INPUT_KEYS = ("states", "actions", "returns_to_go", "timesteps", "attention_mask")
@@ -66,3 +69,30 @@ def episode_windows(
     T = len(actions)
     return context_windows(states, actions, returns_to_go, np.minimum(np.arange(T), max_timestep), ends, K, action_dim,
                            hide_last_action=True)
+
+# %% ../../nbs/23_data.windows.ipynb #51f4106e
+MISSION_PAD, MISSION_UNK = 0, 1
+"Word ids of padding and of a word outside the vocabulary; the vocabulary's words start at 2."
+
+def mission_words(mission: str) -> list[str]:
+    "The words of a mission string: lower case, split on white space and punctuation."
+    return re.findall(r"[a-z0-9]+", str(mission).lower())
+
+def mission_vocab(
+    missions,                # mission strings (e.g. every episode's of a training set)
+) -> list[str]:              # their words, sorted, each once
+    "The vocabulary of a set of missions."
+    return sorted({w for m in missions for w in mission_words(m)})
+
+def encode_missions(
+    missions,                # n mission strings ("" : no words)
+    vocab: list[str],        # from `mission_vocab`
+    width: int | None = None,# words per row (default: the longest mission's, at least 1)
+) -> np.ndarray:             # [n, width] int64 word ids, right-padded with MISSION_PAD
+    "Mission strings as rows of word ids; a word outside `vocab` is MISSION_UNK."
+    index = {w: i + 2 for i, w in enumerate(vocab)}
+    words = [[index.get(w, MISSION_UNK) for w in mission_words(m)] for m in missions]
+    width = width or max([1] + [len(w) for w in words])
+    out = np.full((len(words), width), MISSION_PAD, np.int64)
+    for i, w in enumerate(words): out[i, :min(len(w), width)] = w[:width]
+    return out

@@ -82,12 +82,13 @@ class MiniGridAdapter(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if flip: flip_cue(u); o = u.gen_obs()
         self._doors = [c for c in u.grid.grid if c is not None and c.type == "door"]   # fixed for the episode
         self._memory = memory_latents(u)
-        return self._obs(o), self.latents()
+        return self._obs(o), self.latents() | {"mission": str(u.mission)}
 
     def step(self, action):
+        "One step; `info` holds the latents and the episode's `mission` string (the task's instruction)."
         o, r, term, trunc, _ = self.env.step(action)
         self._t += 1
-        return self._obs(o), float(r), term, trunc, self.latents()
+        return self._obs(o), float(r), term, trunc, self.latents() | {"mission": str(self.env.unwrapped.mission)}
 
 # %% ../../nbs/12_envs.minigrid.ipynb #98282e74
 def make_minigrid(

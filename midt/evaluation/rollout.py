@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from ..data.windows import INPUT_KEYS, context_windows
+from ..data.windows import INPUT_KEYS, context_windows, encode_missions
 from ..envs.factory import make_env
 from ..envs.oracle import optimal_return
 from ..models.decision_transformer import DecisionTransformer
@@ -59,6 +59,8 @@ class DTActor(Actor):
     @torch.no_grad()
     def logits(self, ctx):
         inp = {k: torch.as_tensor(ctx[k], device=self.device) for k in INPUT_KEYS}
+        if self.model.n_prefix and "mission" in ctx:                          # the episodes' instructions, as word ids
+            inp["mission"] = torch.as_tensor(encode_missions(ctx["mission"], self.model.cfg.mission_vocab), device=self.device)
         return self.model(**inp)[:, -1].float().cpu()                        # the prediction at the current state
 
 class SB3Actor(Actor):
@@ -167,6 +169,7 @@ def _rollout_batch(actor, env_config, jobs, seed, greedy, temperature, optimum, 
     A = int(envs[0].action_space.n)
     first = [env.reset(seed=seed + j) for env, (_, _, j) in zip(envs, jobs)]
     raw = np.stack([o for o, _ in first])
+    missions = np.array([str(info.get("mission", "")) for _, info in first], dtype=object)   # a task's instruction, if any
     rngs = [np.random.default_rng([seed, ti, j]) for _, ti, j in jobs]
     togo = np.array([t for t, _, _ in jobs], np.float64)
     hist = _Histories(actor.normalize(raw), togo / actor.rtg_scale, A, K)
@@ -175,7 +178,7 @@ def _rollout_batch(actor, env_config, jobs, seed, greedy, temperature, optimum, 
     acts = [[] for _ in range(n)]
     while not done.all():
         live = np.flatnonzero(~done)
-        ctx = {**hist.windows(live, K, A), "raw_obs": raw[live]}
+        ctx = {**hist.windows(live, K, A), "raw_obs": raw[live]} | ({"mission": missions[live].tolist()} if any(missions) else {})
         logits = actor.logits(ctx).double().numpy()                          # one batched forward
         for row, e in enumerate(live):
             lg = logits[row]

@@ -34,13 +34,14 @@ class AttentionAnalyzer:
         attn_weights: Tensor,               # [..., batch, head, query, key] patterns (e.g. one layer's, or all layers')
         attention_mask: Tensor | None = None, # [batch, K] to leave out padded queries
     ) -> Tensor:                            # [..., head, 3, 3]: mass from query modality i to key modality j
-        "Mean attention mass from queries of each modality (R, s, a) to keys of each modality."
-        T = attn_weights.shape[-1]
-        mod = torch.arange(T, device=attn_weights.device) % 3
+        "Mean attention mass from queries of each modality (R, s, a) to keys of each modality (a mission token is neither)."
+        T, P = attn_weights.shape[-1], self.model.n_prefix
+        mod = (torch.arange(T, device=attn_weights.device) - P) % 3
         onehot = torch.nn.functional.one_hot(mod, 3).to(attn_weights.dtype)                  # [key, 3]
+        onehot[:P] = 0                                                                       # the mission token: no modality
         by_key = attn_weights @ onehot                                                       # [..., batch, head, query, 3]
         qw = torch.ones(attn_weights.shape[-4], T, device=attn_weights.device) if attention_mask is None else \
-            attention_mask.repeat_interleave(3, dim=1).to(attn_weights.device, attn_weights.dtype)   # [batch, query]
+            self.model.token_mask(attention_mask).to(attn_weights.device, attn_weights.dtype)       # [batch, query]
         qw = qw[:, None, :, None] * onehot[None, None]                                      # [batch, 1, query, 3]
         num = torch.einsum("...bhqk,bxqm->...hmk", by_key, qw)                               # [..., head, qmod, kmod]
         den = qw.sum((0, 1, 2))                                                              # [qmod]
@@ -49,24 +50,27 @@ class AttentionAnalyzer:
     @torch.no_grad()
     def analyze_head_specialization(self, dataloader, max_batches: int | None = None, batch_size: int = 256) -> list[dict]:
         "Per layer and head: where its state-token queries attend (see the table above), over a dataset."
-        K, T = self.K, 3 * self.K
-        tok_t = torch.arange(T) // 3; tok_m = torch.arange(T) % 3
+        K, P = self.K, self.model.n_prefix
+        T = P + 3 * K
+        tok_t = (torch.arange(T) - P).div(3, rounding_mode="floor"); tok_m = (torch.arange(T) - P) % 3
+        tok_m[:P] = 3                                                                        # the mission token, if any
         sums, n = None, 0
         for b, batch in enumerate(_batches(dataloader, batch_size)):
             if max_batches is not None and b >= max_batches: break
             pat = self.get_attention_patterns(batch)                                         # [L, B, H, T, T]
             mask = batch["attention_mask"].bool()                                            # [B, K]
             first = (~mask).sum(1)                                                           # first real step per row
-            q = pat[:, :, :, 1::3, :]                                                        # [L, B, H, K, T] state queries
+            q = pat[:, :, :, self.model.modality_slice("state"), :]                          # [L, B, H, K, T] state queries
             qt = torch.arange(K)
-            dt = (qt[:, None] - tok_t[None, :]).float()                                      # [K, T]
+            dt = (qt[:, None] - tok_t[None, :]).float().masked_fill(tok_m == 3, float("nan"))  # [K, T], NaN: the mission
             stats = {
                 "mass_rtg": q[..., tok_m == 0].sum(-1), "mass_state": q[..., tok_m == 1].sum(-1),
-                "mass_action": q[..., tok_m == 2].sum(-1), "mean_dt": (q * dt).sum(-1),
+                "mass_action": q[..., tok_m == 2].sum(-1), "mean_dt": (q * dt.nan_to_num(0.0)).sum(-1),
                 "entropy": -(q * q.clamp(min=1e-12).log()).sum(-1),
                 "same_step": (q * (dt == 0)).sum(-1), "previous_step": (q * (dt == 1)).sum(-1),
-                "first_token": q.gather(-1, (3 * first)[None, :, None, None, None].expand(*q.shape[:-1], 1)).squeeze(-1),
-                "first_state": q.gather(-1, (3 * first + 1)[None, :, None, None, None].expand(*q.shape[:-1], 1)).squeeze(-1)}
+                "first_token": q.gather(-1, (P + 3 * first)[None, :, None, None, None].expand(*q.shape[:-1], 1)).squeeze(-1),
+                "first_state": q.gather(-1, (P + 3 * first + 1)[None, :, None, None, None].expand(*q.shape[:-1], 1)).squeeze(-1)}
+            if P: stats["mass_mission"] = q[..., tok_m == 3].sum(-1)
             w = mask[None, :, None, :].float()                                               # [1, B, 1, K] real queries
             part = {k: (v * w).sum((1, 3)) for k, v in stats.items()}                        # [L, H]
             sums = part if sums is None else {k: sums[k] + part[k] for k in sums}
@@ -82,10 +86,10 @@ class AttentionAnalyzer:
 
 # %% ../../nbs/71_interp.attention.ipynb #9c4ac5d6
 def plot_attention_pattern(pattern: Tensor, title: str = "", labels: list[str] | None = None, ax=None):
-    "Heatmap of one pattern [query, key] with token labels (`R0 s0 a0 ...`)."
+    "Heatmap of one pattern [query, key] with token labels (`R0 s0 a0 ...`; `mission` first where T = 3K + 1)."
     import matplotlib.pyplot as plt
     T = pattern.shape[-1]
-    labels = labels or token_labels(T // 3)
+    labels = labels or token_labels(T // 3, T % 3)
     if ax is None: _, ax = plt.subplots(figsize=(5, 4.5))
     im = ax.imshow(pattern.detach().float().cpu(), cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(T), labels, rotation=90, fontsize=6); ax.set_yticks(range(T), labels, fontsize=6)

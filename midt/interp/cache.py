@@ -21,11 +21,12 @@ __all__ = ['HOOK_GLOSSARY', 'hook_info', 'model_inputs', 'cache_activations', 'r
            'head_outputs', 'direct_logit_attribution', 'dla_bias', 'logit_lens']
 
 # %% ../../nbs/70_interp.cache.ipynb #c0b32c48
-HOOK_GLOSSARY = {   # name: (short name for cache[short, layer], shape, what it is); B batch, K steps, T = 3K tokens
+HOOK_GLOSSARY = {   # name: (short name for cache[short, layer], shape, what it is); B batch, K steps, T = 3K tokens (3K + 1 with a mission)
     "hook_embed_rtg": (None, "[B, K, d_model]", "return-to-go embedding plus timestep embedding, per step"),
     "hook_embed_state": (None, "[B, K, d_model]", "state embedding (linear, or CNN for pixels) plus timestep embedding"),
     "hook_embed_action": (None, "[B, K, d_model]", "action embedding (the padding action embeds to zero) plus timestep embedding"),
-    "hook_tokens": (None, "[B, T, d_model]", "the three interleaved, plus the position embedding: the residual stream's start"),
+    "hook_embed_mission": (None, "[B, 1, d_model]", "mission models only: the mission's mean word embedding plus its type vector"),
+    "hook_tokens": (None, "[B, T, d_model]", "the three interleaved (after the mission token, if any), plus the position embedding: the residual stream's start"),
     "blocks.{l}.hook_resid_pre": ("resid_pre", "[B, T, d_model]", "residual stream entering block l"),
     "blocks.{l}.attn.hook_q": ("q", "[B, T, n_heads, d_head]", "queries, from ln1(resid_pre)"),
     "blocks.{l}.attn.hook_k": ("k", "[B, T, n_heads, d_head]", "keys"),
@@ -55,8 +56,8 @@ def hook_info(
 
 # %% ../../nbs/70_interp.cache.ipynb #8793075c
 def model_inputs(batch: dict, device=None) -> dict:
-    "The calling-convention keys of a batch (drops latents, episode ids), moved to `device`."
-    return {k: (batch[k].to(device) if device is not None else batch[k]) for k in INPUT_KEYS if k in batch}
+    "The calling-convention keys of a batch and its `mission` word ids if any (drops latents, episode ids), moved to `device`."
+    return {k: (batch[k].to(device) if device is not None else batch[k]) for k in INPUT_KEYS + ("mission",) if k in batch}
 
 def _batches(data, batch_size: int):
     "Iterate batches from a DataLoader, a DTDataset (in order), or a single batch dict."
@@ -160,16 +161,17 @@ def direct_logit_attribution(
     "Each component's (or head's) direct contribution to the action logits, with the final LayerNorm's scale frozen."
     L = model.cfg.num_layers
     dt = model.unembed.weight.dtype                                           # computed in the model's dtype
-    final = cache["resid_post", L - 1][:, 1::3].to(dt)                        # [batch, K, d] at state tokens
-    labels, comps = ["embed"], [cache["hook_tokens"][:, 1::3]]
+    S = model.modality_slice("state")
+    final = cache["resid_post", L - 1][:, S].to(dt)                           # [batch, K, d] at state tokens
+    labels, comps = ["embed"], [cache["hook_tokens"][:, S]]
     for l in range(L):
         if by_head:
-            heads = head_outputs(model, cache, l)[:, 1::3]                    # [batch, K, head, d]
+            heads = head_outputs(model, cache, l)[:, S]                       # [batch, K, head, d]
             for h in range(heads.shape[2]): labels.append(f"L{l}H{h}"); comps.append(heads[:, :, h])
             labels.append(f"L{l} attn bias"); comps.append(model.blocks[l].attn.W_O.bias.expand_as(final))
         else:
-            labels.append(f"L{l} attn"); comps.append(cache["attn_out", l][:, 1::3])
-        labels.append(f"L{l} mlp"); comps.append(cache["mlp_out", l][:, 1::3])
+            labels.append(f"L{l} attn"); comps.append(cache["attn_out", l][:, S])
+        labels.append(f"L{l} mlp"); comps.append(cache["mlp_out", l][:, S])
     W_U = model.unembed.weight.to(final.device)                               # [action, d]
     contrib = torch.stack([_frozen_ln(model, final, c.to(final.device, dt)) @ W_U.T for c in comps])
     return labels, contrib
@@ -185,4 +187,4 @@ def logit_lens(model: DecisionTransformer, cache: ActivationCache) -> tuple[list
     labels, acc = accumulated_resid(model, cache)
     with torch.no_grad():
         W = model.unembed.weight.to(acc.device)
-        return labels, torch.stack([model.ln_final(r[:, 1::3].to(W.dtype)) @ W.T + model.unembed.bias for r in acc])
+        return labels, torch.stack([model.ln_final(r[:, model.modality_slice("state")].to(W.dtype)) @ W.T + model.unembed.bias for r in acc])

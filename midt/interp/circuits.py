@@ -434,7 +434,7 @@ class RTGScan:
     logits: Tensor           # [n, batch, action_dim] at the last step
     dla_labels: list         # component names: embed, L0H0, ..., L0 attn bias, L0 mlp, ...
     dla: Tensor              # [n, component, batch, action_dim] direct logit attribution at the last step
-    pattern: Tensor          # [n, layer, batch, head, 3K] attention of the last state token (the decision)
+    pattern: Tensor          # [n, layer, batch, head, T] attention of the last state token (the decision); T = 3K (+ 1: mission)
     actions: list            # action names
 
     @property
@@ -442,7 +442,7 @@ class RTGScan:
 
     def rtg_attention(self) -> Tensor:
         "Attention mass of the decision token on RTG tokens: [n, layer, head], averaged over the batch."
-        return self.pattern[..., 0::3].sum(-1).mean(2)
+        return self.pattern[..., self.pattern.shape[-1] % 3::3].sum(-1).mean(2)        # RTG keys: P + 3t (P = 1 after a mission)
 
 @torch.no_grad()
 def rtg_scan(

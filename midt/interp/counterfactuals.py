@@ -215,7 +215,8 @@ def windows_dataset(
     dt = dt if isinstance(dt, TrainedDT) else TrainedDT(dt)
     own = dt.state_mean is not None
     ds = DTDataset(data, context_length=dt.context_length, split="all", with_latents=with_latents,
-                   rtg_scale=dt.rtg_scale, seed=seed, normalize_states=not own)
+                   rtg_scale=dt.rtg_scale, seed=seed, normalize_states=not own,
+                   mission_vocab=dt.cfg.mission_vocab if dt.cfg.mission else None)
     if own: ds.states = dt.normalize(ds.states)
     return ds
 
@@ -266,6 +267,6 @@ def _pairs_from_rows(ds: DTDataset, kind: str, clean_rows, patch_rows, desc: str
     c, p = ds.gather(clean_rows), ds.gather(patch_rows)
     for k in ("returns_to_go", "actions"): p[k][:, -1] = c[k][:, -1]   # same target now; the current action is not an input
     lat = lambda w: {k[7:]: w[k].numpy() for k in w if k.startswith("latent_")}
-    inputs = lambda w: {k: w[k] for k in INPUT_KEYS if k in w}
+    inputs = lambda w: {k: w[k] for k in (*INPUT_KEYS, "mission") if k in w}           # a mission model's words too
     return CounterfactualPairs(kind, inputs(c), inputs(p), lat(c), lat(p), c["episode"].numpy(),
                                ds.timesteps[clean_rows], desc)

@@ -57,7 +57,7 @@ class _Axes:
 
 def _axes(name: str) -> _Axes:
     dims = hook_info(name)[1].strip("[]").split(", ")        # e.g. ['B', 'T', 'n_heads', 'd_head']
-    pos = next(i for i, d in enumerate(dims) if d in ("T", "K"))
+    pos = next(i for i, d in enumerate(dims) if d in ("T", "K", "1"))       # "1": the mission token's one position
     return _Axes(pos, dims.index("n_heads") if "n_heads" in dims else None,
                  dims.index("d_mlp") if "d_mlp" in dims else None, len(dims))
 
@@ -66,7 +66,7 @@ def _select(model, name: str, heads=None, neurons=None, positions=None) -> Tenso
     "A bool mask, broadcastable to the activation of `name`, that is True on the chosen heads, neurons and positions (None: all)."
     ax, cfg = _axes(name), model.cfg
     sizes = {"head": cfg.num_heads, "neuron": 4 * cfg.embed_dim,
-             "position": model.context_length * (3 if hook_info(name)[1].count("T") else 1)}
+             "position": {"T": model.n_tokens, "1": 1}.get(hook_info(name)[1].split(", ")[1], model.context_length)}
     mask = None
     for what, axis, sel in (("position", ax.pos, positions), ("head", ax.head, heads), ("neuron", ax.neuron, neurons)):
         if sel is None: continue
@@ -79,9 +79,11 @@ def _select(model, name: str, heads=None, neurons=None, positions=None) -> Tenso
         mask = v if mask is None else mask & v
     return mask
 
-def _token_mask(name: str, attention_mask: Tensor) -> Tensor:
-    "[B, T] (or [B, K]) real positions of a hook's position axis, from the windows' [B, K] attention mask."
-    return attention_mask.repeat_interleave(3, 1) if hook_info(name)[1].count("T") else attention_mask
+def _token_mask(name: str, attention_mask: Tensor, model=None) -> Tensor:
+    "[B, T] (or [B, K], [B, 1] for the mission) real positions of a hook's position axis, from the windows' [B, K] attention mask."
+    shape = hook_info(name)[1]
+    if shape.count("T"): return model.token_mask(attention_mask) if model is not None else attention_mask.repeat_interleave(3, 1)
+    return attention_mask.new_ones(len(attention_mask), 1) if shape.startswith("[B, 1,") else attention_mask
 
 @contextmanager
 def unmodified(model):
@@ -202,7 +204,7 @@ def ablate(
     if reference is None: raise ValueError(f"kind {kind!r} needs reference windows (a batch in the calling convention)")
     ref = reference_activations(model, reference, names)
     if kind == "mean":
-        vals = {n: _mean(ref[n], _token_mask(n, reference["attention_mask"]).to(ref[n].device), _axes(n).pos, per_position)
+        vals = {n: _mean(ref[n], _token_mask(n, reference["attention_mask"], model).to(ref[n].device), _axes(n).pos, per_position)
                 for n in names}
         fns = {n: (lambda act, iv, m=masks[n], v=v: torch.where(m.to(act.device), v.to(act.dtype), act) if m is not None
                    else v.to(act.dtype).expand_as(act)) for n, v in vals.items()}
@@ -238,7 +240,7 @@ def steering_vector(
         ax, means = _axes(n), []
         for w in (plus, minus):
             act = reference_activations(model, w, [n])[n]
-            real = _token_mask(n, w["attention_mask"]).to(act.device)
+            real = _token_mask(n, w["attention_mask"], model).to(act.device)
             sel = _select(model, n, positions=positions)
             if sel is not None: real = real * sel.reshape(-1).to(real.device)
             if not real.any(): raise ValueError(f"no real token at positions {positions} in the windows given")
@@ -422,15 +424,19 @@ def plot(self: ClosedLoopResult, metrics: Sequence[str] | None = None, title: st
     return fig
 
 # %% ../../nbs/77_interp.interventions.ipynb #9715332e
+def _state_tokens(x: Tensor) -> Tensor:
+    "The state tokens of a [batch, T, ...] activation: positions P + 3t + 1, where P = T mod 3 is the mission prefix (0 or 1)."
+    return x[:, x.shape[1] % 3 + 1::3]
+
 @torch.no_grad()
 def neuron_dla(model, cache: ActivationCache, layer: int) -> Tensor:
     "Each MLP neuron's direct contribution to the action logits (`mlp.hook_post` x `W_out` x `W_U`, final LayerNorm scale frozen): [batch, K, d_mlp, action]."
     L, ln = model.cfg.num_layers, model.ln_final
-    final = cache["resid_post", L - 1][:, 1::3]                                # [batch, K, d] at state tokens
+    final = _state_tokens(cache["resid_post", L - 1])                          # [batch, K, d] at state tokens
     scale = (final - final.mean(-1, keepdim=True)).pow(2).mean(-1, keepdim=True).add(ln.eps).sqrt()   # [batch, K, 1]
     W_out = model.blocks[layer].mlp.W_out.weight                               # [d, d_mlp]
     dirs = ((W_out - W_out.mean(0, keepdim=True)) * ln.weight[:, None]).T @ model.unembed.weight.T   # [d_mlp, action]
-    post = cache["post", layer][:, 1::3]                                       # [batch, K, d_mlp]
+    post = _state_tokens(cache["post", layer])                                 # [batch, K, d_mlp]
     return post[..., None] * dirs.to(post.device) / scale[..., None]
 
 def top_neurons(
@@ -447,7 +453,7 @@ def top_neurons(
         for i in dla[..., a].flatten().argsort(descending=True)[:k].tolist():
             l, n = divmod(i, D)
             rows.append({"action": a, "layer": l, "neuron": n, "dla": float(dla[l, n, a]),
-                         "activation": float(cache["post", l][:, 1::3][:, step, n].mean())})
+                         "activation": float(_state_tokens(cache["post", l])[:, step, n].mean())})
     return rows
 
 def neuron_latents(cache: ActivationCache, rows: list[dict], latent, step: int = -1) -> list[dict]:
@@ -457,7 +463,7 @@ def neuron_latents(cache: ActivationCache, rows: list[dict], latent, step: int =
     vals = sorted(set(keys))
     out = []
     for r in rows:
-        act = cache["post", r["layer"]][:, 1::3][:, step, r["neuron"]].float().numpy()
+        act = _state_tokens(cache["post", r["layer"]])[:, step, r["neuron"]].float().numpy()
         out.append({**r, "by_latent": {str(v[0] if len(v) == 1 else v): float(act[[k == v for k in keys]].mean()) for v in vals}})
     return out
 
@@ -470,7 +476,7 @@ def plot_neurons(cache: ActivationCache, rows: list[dict], latent, latent_name: 
     fig, axes = plt.subplots(1, len(rows), figsize=(1.9 * len(rows) + 0.6, 2.8), squeeze=False, sharey=True)
     rng = np.random.default_rng(0)
     for ax, r in zip(axes[0], rows):
-        act = cache["post", r["layer"]][:, 1::3][:, step, r["neuron"]].float().numpy()
+        act = _state_tokens(cache["post", r["layer"]])[:, step, r["neuron"]].float().numpy()
         for i, v in enumerate(vals):
             y = act[latent == v]
             ax.scatter(i + rng.uniform(-0.2, 0.2, len(y)), y, s=4, alpha=0.5, color=f"C{i}")

@@ -89,7 +89,7 @@ class ActivationPatcher:
     "Exact and attribution patching of a Decision Transformer's activations."
     def __init__(self, model: DecisionTransformer, batch_size: int = 512):
         self.model, self.batch_size = model.eval(), batch_size
-        self.n_layers, self.n_heads, self.T = model.cfg.num_layers, model.cfg.num_heads, 3 * model.context_length
+        self.n_layers, self.n_heads, self.T = model.cfg.num_layers, model.cfg.num_heads, model.n_tokens    # 3K (+ 1: mission)
 
     def _inputs(self, clean: dict, patch: dict) -> tuple[dict, dict]:
         dev = next(self.model.parameters()).device
@@ -104,7 +104,7 @@ class ActivationPatcher:
         if not 0 <= layer < self.n_layers: raise ValueError(f"layer {layer} is out of range: the model has layers 0..{self.n_layers - 1}")
         T = self.T
         for p in positions:
-            if not 0 <= p < T: raise ValueError(f"position {p} is out of range: tokens are 0..{T - 1} ({', '.join(token_labels(T // 3)[:6])}, ...)")
+            if not 0 <= p < T: raise ValueError(f"position {p} is out of range: tokens are 0..{T - 1} ({', '.join(self.model.token_labels[:6])}, ...)")
 
     def _metric(self, metric_fn, logits: Tensor) -> Tensor:
         out = metric_fn(logits)
@@ -148,7 +148,7 @@ def _continue(self: ActivationPatcher, layer: int, point: str, act: Tensor, clea
     Causality: earlier positions keep the clean run's values, so only the suffix is computed; its attention reads
     the clean run's cached keys and values for the prefix. Returns the logits at every state token."""
     m = self.model
-    mask = attention_mask_matrix(attention_mask.repeat_interleave(3, dim=1), self.T, act.device)[:, :, t0:]
+    mask = attention_mask_matrix(m.token_mask(attention_mask), self.T, act.device)[:, :, t0:]
     block = m.blocks[layer]
     if point == "attn_out": act = clean_cache[hook_name("resid_pre", layer)][b_idx, t0:] + act; point = "resid_mid"
     if point == "resid_mid": act = act + block.mlp(block.ln2(act)); point = "resid_post"
@@ -157,9 +157,10 @@ def _continue(self: ActivationPatcher, layer: int, point: str, act: Tensor, clea
     for l in range(start, self.n_layers):
         act = _suffix_block(m.blocks[l], act, clean_cache[f"blocks.{l}.attn.hook_k"][b_idx, :t0],
                             clean_cache[f"blocks.{l}.attn.hook_v"][b_idx, :t0], mask)
-    first = -(-(t0 - 1) // 3)                                      # first state token (3i + 1) at or after t0
+    P = m.n_prefix
+    first = max(0, -(-(t0 - P - 1) // 3))                          # first state token (P + 3i + 1) at or after t0
     logits = clean_logits[b_idx].clone()
-    logits[:, first:] = m.unembed(m.ln_final(act[:, 3 * first + 1 - t0::3]))
+    logits[:, first:] = m.unembed(m.ln_final(act[:, P + 3 * first + 1 - t0::3]))
     return logits
 
 # %% ../../nbs/73_interp.patching.ipynb #e4b31678
@@ -308,6 +309,6 @@ def plot_patching_heatmap(effect: Tensor, title: str = "", row_labels: list[str]
     v = float(effect.abs().max()) or 1.0
     im = ax.imshow(effect.float().numpy(), cmap="RdBu_r", vmin=-v, vmax=v, aspect="auto")
     ax.set_yticks(range(L), row_labels or [f"L{l}" for l in range(L)], fontsize=7)
-    ax.set_xticks(range(T), token_labels(T // 3) if T % 3 == 0 and T > 8 else [f"H{h}" for h in range(T)], rotation=90, fontsize=6)
+    ax.set_xticks(range(T), token_labels(T // 3, T % 3) if T % 3 in (0, 1) and T > 8 else [f"H{h}" for h in range(T)], rotation=90, fontsize=6)
     ax.set_title(title, fontsize=9); ax.figure.colorbar(im, ax=ax, fraction=0.03)
     return ax.figure

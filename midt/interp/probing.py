@@ -55,7 +55,7 @@ def collect(self: ProbingExperiment, dataloader, target: str, modality: str = "s
     for batch in _batches(dataloader, batch_size):
         if key is None: key = self._check(target, modality, batch)
         _, cache = self.model.run_with_cache(**model_inputs(batch, dev), names_filter=names.__contains__)
-        pos = 3 * (self.model.context_length - 1) + MODALITIES.index(modality)             # the current step's token
+        pos = self.model.token_index(-1, modality)                                         # the current step's token
         for l in layers:
             for p in points: feats.setdefault((l, p), []).append(cache[f"blocks.{l}.hook_{p}"][:, pos].float().cpu())
         y = {"action": batch["actions"][:, -1], "rtg": batch["returns_to_go"][:, -1, 0],

@@ -94,7 +94,8 @@ def attention_report(
 # %% ../../nbs/78_interp.reports.ipynb #7fbefd22
 def check_probe_targets(targets, data) -> None:
     "Raise a one-line `ValueError` naming the first target that is neither built in nor a latent of `data`."
-    valid = list(dict.fromkeys([*BUILTIN_TARGETS, *sorted(data.latents), "policy", "epsilon"]))  # the last two: what generated the episode
+    missions = ["mission"] if any(data.episodes.get("mission", ())) else []                      # the task's instruction, if recorded
+    valid = list(dict.fromkeys([*BUILTIN_TARGETS, *sorted(data.latents), "policy", "epsilon", *missions]))  # what generated the episode
     for t in targets:
         if t.split(":", 1)[-1] not in valid: raise ValueError(f"unknown probe target {t!r}; valid: {', '.join(valid)}")
 
@@ -183,7 +184,7 @@ def patching_report(
     fig, axes = plt.subplots(len(POINTS), 1, figsize=(max(7, 0.3 * 3 * model.context_length), 1.4 * len(POINTS) + 0.6))
     for ax, (p, res) in zip(axes, sweeps.items()): plot_patching_heatmap(res.effect, p, ax=ax)
     fig.tight_layout()
-    labels = token_labels(model.context_length)
+    labels = model.token_labels
     top_fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
     plot_top_effects(sweeps["resid_pre"], lambda i: f"resid_pre L{i[0]} {labels[i[1]]}", top=6, title="residual stream", ax=axes[0])
     plot_top_effects(sweeps["attn_out"], lambda i: f"attn_out L{i[0]} {labels[i[1]]}", top=6, title="attention output", ax=axes[1])

@@ -9,6 +9,7 @@ import torch
 from fastcore.basics import patch
 from torch import Tensor, nn
 
+from ..data.windows import MISSION_PAD
 from .embeddings import DTEmbeddings
 from .gpt import Dropout, TransformerBlock, attention_mask_matrix
 from .hooks import HookedRootModule, HookPoint
@@ -16,14 +17,15 @@ from ..utils.config import DTModelConfig
 
 # %% auto #0
 __all__ = ['MODALITIES', 'PRETRAINED_FORMAT', 'PRETRAINED_VERSION', 'WEIGHTS_NAME', 'CONFIG_NAME', 'token_labels',
-           'LayerNormHooked', 'DecisionTransformer', 'example_inputs', 'PretrainedError', 'read_pretrained']
+           'LayerNormHooked', 'MissionEmbedding', 'DecisionTransformer', 'example_inputs', 'PretrainedError',
+           'read_pretrained']
 
 # %% ../../nbs/43_models.decision_transformer.ipynb #0c5a8903
 MODALITIES = ("rtg", "state", "action")
 
-def token_labels(context_length: int) -> list[str]:
-    "Labels of the 3K tokens: `['R0', 's0', 'a0', 'R1', ...]`."
-    return [f"{m}{t}" for t in range(context_length) for m in "Rsa"]
+def token_labels(context_length: int, n_prefix: int = 0) -> list[str]:
+    "Labels of the tokens: `['R0', 's0', 'a0', 'R1', ...]`, after `'mission'` for a mission model (`n_prefix=1`)."
+    return ["mission"][:n_prefix] + [f"{m}{t}" for t in range(context_length) for m in "Rsa"]
 
 class LayerNormHooked(nn.LayerNorm):
     "LayerNorm whose normalised output (before the affine map) is a hook point, as in TransformerLens."
@@ -35,6 +37,17 @@ class LayerNormHooked(nn.LayerNorm):
         x = self.hook_normalized(x / (x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt())
         return x * self.weight + self.bias
 
+class MissionEmbedding(nn.Module):
+    "A mission as one token: the mean of its words' embeddings (padding left out) plus a learned type vector."
+    def __init__(self, n_words: int, d: int):
+        super().__init__()
+        self.words = nn.EmbeddingBag(n_words, d, mode="mean", padding_idx=MISSION_PAD)
+        self.type_embed = nn.Parameter(torch.zeros(d))
+        nn.init.normal_(self.words.weight, std=0.02); nn.init.normal_(self.type_embed, std=0.02)
+        with torch.no_grad(): self.words.weight[MISSION_PAD].zero_()
+    def forward(self, mission: Tensor) -> Tensor:                                     # [batch, W] -> [batch, 1, d]
+        return (self.words(mission) + self.type_embed)[:, None]
+
 # %% ../../nbs/43_models.decision_transformer.ipynb #fe5d8fdd
 class DecisionTransformer(HookedRootModule):
     "Decision Transformer over (R_t, s_t, a_t) tokens; every activation is a named hook point."
@@ -44,19 +57,26 @@ class DecisionTransformer(HookedRootModule):
         if K is None: raise ValueError("context_length is needed (model config or argument)")
         if cfg.state_dim is None and cfg.obs_type == "symbolic":
             raise ValueError("state_dim is null: infer it from the data first (see `midt.training.trainer.model_config_for`)")
-        self.cfg, self.context_length, self.n_tokens = cfg.model_copy(update={"context_length": K}), K, 3 * K
+        if cfg.mission and cfg.mission_vocab is None:
+            raise ValueError("mission is true but mission_vocab is null: build it from the data first (see `midt.training.trainer.model_config_for`)")
+        self.n_prefix = int(cfg.mission)                                               # tokens before the steps' (the mission)
+        self.cfg, self.context_length, self.n_tokens = cfg.model_copy(update={"context_length": K}), K, self.n_prefix + 3 * K
         d = cfg.embed_dim
         self.embed = DTEmbeddings(cfg.state_dim or 0, cfg.action_dim, d, cfg.max_timestep, cfg.obs_type,
                                   cfg.obs_shape, cfg.condition_on_return)
-        self.pos_embed = nn.Embedding(3 * K, d)
+        self.pos_embed = nn.Embedding(self.n_tokens, d)
         self.embed_drop = Dropout(cfg.dropout)
         self.hook_embed_rtg, self.hook_embed_state, self.hook_embed_action = HookPoint(), HookPoint(), HookPoint()  # [batch, K, d]
-        self.hook_tokens = HookPoint()                                                                            # [batch, 3K, d]
+        if cfg.mission:
+            self.embed_mission = MissionEmbedding(len(cfg.mission_vocab) + 2, d)
+            self.hook_embed_mission = HookPoint()                                                                 # [batch, 1, d]
+        self.hook_tokens = HookPoint()                                                                            # [batch, n_prefix + 3K, d]
         self.blocks = nn.ModuleList(TransformerBlock(d, cfg.num_heads, cfg.dropout) for _ in range(cfg.num_layers))
         self.ln_final = LayerNormHooked(d)
         self.unembed = nn.Linear(d, cfg.action_dim)
         self.hook_action_logits = HookPoint()                                                                     # [batch, K, action_dim]
-        self.register_buffer("modality_ids", torch.arange(3).repeat(K), persistent=False)                       # [3K]
+        self.register_buffer("modality_ids", torch.cat([torch.full((self.n_prefix,), 3), torch.arange(3).repeat(K)]),
+                             persistent=False)                                                                    # [n_prefix + 3K], mission = 3
         self.apply(self._init)
         self.setup_hooks()
 
@@ -68,14 +88,17 @@ class DecisionTransformer(HookedRootModule):
             if isinstance(m, nn.Embedding) and m.padding_idx is not None:
                 with torch.no_grad(): m.weight[m.padding_idx].zero_()
 
-    def tokens(self, states, actions, returns_to_go, timesteps) -> Tensor:
-        "The embedded, interleaved token sequence [batch, 3K, d] (after `hook_tokens`)."
+    def tokens(self, states, actions, returns_to_go, timesteps, mission=None) -> Tensor:
+        "The embedded, interleaved token sequence [batch, n_prefix + 3K, d] (after `hook_tokens`)."
         r, s, a = self.embed(states, actions, returns_to_go, timesteps)
         r, s, a = self.hook_embed_rtg(r), self.hook_embed_state(s), self.hook_embed_action(a)                   # [batch, K, d]
         B, K, d = r.shape
         if K > self.context_length: raise ValueError(f"{K} timesteps exceed the model's context_length {self.context_length}")
         x = torch.stack([r, s, a], dim=2).reshape(B, 3 * K, d)                                                   # [batch, 3K, d]
-        return self.hook_tokens(x + self.pos_embed.weight[:3 * K])
+        if self.n_prefix:                                             # no `mission` given: a mission of no words
+            ids = mission if mission is not None else torch.zeros(B, 1, dtype=torch.long, device=x.device)
+            x = torch.cat([self.hook_embed_mission(self.embed_mission(ids.to(x.device)).to(x.dtype)), x], 1)  # [batch, 1 + 3K, d]
+        return self.hook_tokens(x + self.pos_embed.weight[:x.shape[1]])
 
     def forward(
         self,
@@ -84,14 +107,32 @@ class DecisionTransformer(HookedRootModule):
         returns_to_go: Tensor,  # [batch, K, 1] float (scaled by rtg_scale)
         timesteps: Tensor,      # [batch, K] long
         attention_mask: Tensor | None = None, # [batch, K] 1 real, 0 padding (left)
+        mission: Tensor | None = None,        # [batch, W] long mission word ids (mission models; others ignore it)
     ) -> Tensor:                # [batch, K, action_dim] action logits, read at the state tokens
-        x = self.embed_drop(self.tokens(states, actions, returns_to_go, timesteps))
+        x = self.embed_drop(self.tokens(states, actions, returns_to_go, timesteps, mission))
         T = x.shape[1]
-        token_mask = None if attention_mask is None else attention_mask.repeat_interleave(3, dim=1)              # [batch, 3K]
-        mask = attention_mask_matrix(token_mask, T, x.device)
+        mask = attention_mask_matrix(None if attention_mask is None else self.token_mask(attention_mask), T, x.device)
         for block in self.blocks: x = block(x, mask)
         x = self.ln_final(x)
-        return self.hook_action_logits(self.unembed(x[:, 1::3]))
+        return self.hook_action_logits(self.unembed(x[:, self.modality_slice("state")]))
+
+    def token_mask(self, attention_mask: Tensor) -> Tensor:   # [batch, K] steps -> [batch, n_prefix + 3K] tokens
+        "Which tokens are real: each step's three, after the (always real) mission token."
+        m = attention_mask.repeat_interleave(3, dim=1)
+        return torch.cat([m.new_ones(len(m), self.n_prefix), m], 1) if self.n_prefix else m
+
+    def token_index(self, step: int, modality: str = "state") -> int:
+        "Position of step `step`'s `modality` token (a negative step counts from the context's end)."
+        if modality not in MODALITIES: raise ValueError(f"modality {modality!r} is not one of {', '.join(MODALITIES)}")
+        return self.n_prefix + 3 * (step % self.context_length) + MODALITIES.index(modality)
+
+    def modality_slice(self, modality: str = "state") -> slice:
+        "The positions of every step's `modality` token: `x[:, model.modality_slice('state')]` is [batch, K, ...]."
+        if modality not in MODALITIES: raise ValueError(f"modality {modality!r} is not one of {', '.join(MODALITIES)}")
+        return slice(self.n_prefix + MODALITIES.index(modality), None, 3)
+
+    @property
+    def token_labels(self) -> list[str]: return token_labels(self.context_length, self.n_prefix)
 
     @property
     def num_parameters(self) -> int: return sum(p.numel() for p in self.parameters())
@@ -105,7 +146,8 @@ def example_inputs(model: DecisionTransformer, batch: int = 2, seed: int = 0, pa
     actions = torch.randint(0, cfg.action_dim, (batch, K), generator=g).masked_fill(mask == 0, cfg.action_dim)
     return {"states": torch.randn(batch, K, cfg.state_dim, generator=g), "actions": actions,
             "returns_to_go": torch.randn(batch, K, 1, generator=g), "timesteps": torch.arange(K).repeat(batch, 1),
-            "attention_mask": mask}
+            "attention_mask": mask} | ({"mission": torch.randint(0, len(cfg.mission_vocab) + 2, (batch, 3), generator=g)}
+                                       if cfg.mission else {})
 
 # %% ../../nbs/43_models.decision_transformer.ipynb #9d48f4a0
 def _stack(model, f) -> Tensor: return torch.stack([f(b) for b in model.blocks])
@@ -158,7 +200,7 @@ def W_E_action(self: DecisionTransformer) -> Tensor: return self.embed.action.we
 @patch(as_prop=True)
 def W_E_time(self: DecisionTransformer) -> Tensor: return self.embed.timestep.weight        # [max_timestep + 1, d_model]
 @patch(as_prop=True)
-def W_pos(self: DecisionTransformer) -> Tensor: return self.pos_embed.weight                # [3K, d_model]
+def W_pos(self: DecisionTransformer) -> Tensor: return self.pos_embed.weight                # [n_prefix + 3K, d_model]
 
 # %% ../../nbs/43_models.decision_transformer.ipynb #28b9d3b5
 import hashlib

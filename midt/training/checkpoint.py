@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..data.storage import TransitionData, load_transitions
-from ..data.windows import episode_windows
+from ..data.windows import encode_missions, episode_windows
 from ..envs.factory import make_env
 from ..evaluation.rollout import DTActor
 from ..models.decision_transformer import DecisionTransformer
@@ -240,12 +240,13 @@ def _normalize(self: TrainedDT, obs) -> np.ndarray:
     "Observations [T, ...] as the model reads them: flattened and standardised (pixels: unchanged)."
     return DTActor(self).normalize(np.asarray(obs))
 
-def _windows(self: TrainedDT, obs, actions, returns_to_go, ends=None) -> dict[str, torch.Tensor]:
-    "Model inputs at decision steps `ends` (default: every step) of one episode: raw `obs` [T, ...], `actions` [T], `returns_to_go` [T] in env units."
+def _windows(self: TrainedDT, obs, actions, returns_to_go, ends=None, mission: str | None = None) -> dict[str, torch.Tensor]:
+    "Model inputs at decision steps `ends` (default: every step) of one episode: raw `obs` [T, ...], `actions` [T], `returns_to_go` [T] in env units (and its `mission`, for a mission model)."
     T = len(actions)
     ends = np.arange(T) if ends is None else np.asarray(ends)
     w = episode_windows(self.normalize(obs), np.asarray(actions), np.asarray(returns_to_go, np.float64) / self.rtg_scale,
                         ends, self.context_length, self.cfg.action_dim, self.cfg.max_timestep)
+    if mission is not None and self.model.n_prefix: w["mission"] = encode_missions([mission] * len(ends), self.cfg.mission_vocab)
     return {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in w.items()}
 
 def _actor(self: TrainedDT, device: str | None = None) -> DTActor:

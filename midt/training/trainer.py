@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..data.dataset import DTDataset
+from ..data.windows import mission_vocab
 from ..data.storage import TransitionData, load_transitions
 from ..evaluation.rollout import DTActor, rollout
 from ..models.decision_transformer import DecisionTransformer
@@ -39,7 +40,7 @@ class NonFiniteLossError(FloatingPointError, ValueError):
     "Training diverged (NaN/inf loss, gradient or weights); the message names the step and the last good checkpoint."
 
 def model_config_for(model_cfg: DTModelConfig, ds: DTDataset, context_length: int) -> DTModelConfig:
-    "Fill in what the data decides (state_dim, obs_shape, context length); check the action count agrees."
+    "Fill in what the data decides (state_dim, obs_shape, context length, the missions' words); check the action count agrees."
     if model_cfg.action_dim != ds.action_dim:
         raise ValueError(f"model config action_dim={model_cfg.action_dim}, but the data ({ds.data.path}) has "
                          f"{ds.action_dim} actions: set action_dim: {ds.action_dim} in the model config")
@@ -50,6 +51,11 @@ def model_config_for(model_cfg: DTModelConfig, ds: DTDataset, context_length: in
         if model_cfg.state_dim not in (None, ds.state_dim):
             raise ValueError(f"model config state_dim={model_cfg.state_dim}, but the data has state_dim {ds.state_dim}")
         upd["state_dim"] = ds.state_dim
+    if model_cfg.mission:                                # the words of the training episodes' missions
+        if not ds.mission_names:
+            raise ValueError(f"model.mission is true, but {ds.data.path} records no missions: use a MiniGrid task with "
+                             f"instructions (e.g. MiniGrid-GoToDoor-5x5-v0) or set model.mission: false")
+        upd["mission_vocab"] = model_cfg.mission_vocab or mission_vocab(ds.data.episodes["mission"])
     if model_cfg.max_timestep < ds.max_timestep:
         print(f"[midt] note: episodes reach timestep {ds.max_timestep} > max_timestep {model_cfg.max_timestep}; later steps share its embedding")
     return model_cfg.model_copy(update=upd)
@@ -145,6 +151,7 @@ def _setup(cfg: DTTrainConfig, model_cfg: DTModelConfig, data: TransitionData, d
     val_ds = DTDataset(data, split="val", **kw) if cfg.train_split < 1 and data.num_episodes > 1 else train_ds
     mcfg = model_config_for(model_cfg, train_ds, K)
     model = DecisionTransformer(mcfg, K).to(device)
+    for ds in (train_ds, val_ds): ds.use_missions(mcfg.mission_vocab if mcfg.mission else None)
     opt = make_optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
     rng = np.random.default_rng(cfg.seed)

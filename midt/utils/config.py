@@ -184,6 +184,9 @@ class DTModelConfig(MidtConfig):
         None, min_length=3, max_length=3, description="pixels only: [H, W, 3]; null: inferred from the data")
     context_length: int | None = Field(None, gt=0, le=4096, description="timesteps per window; null: the training config's")
     condition_on_return: bool = Field(True, description="false: the return-blind baseline (behaviour cloning)")
+    mission: bool = Field(False, description="prepend a mission token (the task's instruction, e.g. MiniGrid's `mission`)")
+    mission_vocab: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        None, max_length=100_000, description="mission models: the missions' words; null: inferred from the data")
 
     @field_validator("num_heads")
     @classmethod
@@ -242,6 +245,13 @@ class PipelineConfig(MidtConfig):
     model: DTModelConfig = Field(default_factory=DTModelConfig)
     interp: InterpConfig = Field(default_factory=InterpConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _mission_needs_a_task_with_missions(self):
+        if self.model.mission and not self.dqn.env_layout_path.startswith("MiniGrid-"):
+            raise ValueError(f"model.mission: true needs a MiniGrid task (env_layout_path MiniGrid-...); "
+                             f"the gridworld layout {self.dqn.env_layout_path!r} has no mission")
+        return self
 
 # %% ../../nbs/00_utils.config.ipynb #c02d44c8
 MAX_CONFIG_BYTES = 1 << 20  # a config file larger than this is refused before it is read

@@ -227,7 +227,8 @@ def context(self: Explorer) -> dict:
     "The DT's input for the current decision: the last K steps, as in a rollout."
     t = len(self.actions)
     togo = self.w["target"].value - np.concatenate([[0.0], np.cumsum(self.rewards)])     # [t + 1] in env units
-    return self.dt.windows(np.stack(self.obs), np.array(self.actions + [0], np.int64), togo, ends=[t])  # current action hidden
+    return self.dt.windows(np.stack(self.obs), np.array(self.actions + [0], np.int64), togo, ends=[t],  # current action hidden
+                           mission=self.infos[0].get("mission"))                                   # a task's instruction, if any
 
 @patch
 @torch.no_grad()
@@ -240,7 +241,7 @@ def analyse(self: Explorer) -> dict:
     labels, contrib = direct_logit_attribution(m, cache, by_head=True)          # [comp, 1, K, A]
     probe_out = {}
     for name, pr in self.probes.items():
-        x = cache[f"blocks.{pr['layer']}.hook_{pr['point']}"][0, 3 * (m.context_length - 1) + 1].float().numpy()[None]
+        x = cache[f"blocks.{pr['layer']}.hook_{pr['point']}"][0, m.token_index(-1, "state")].float().numpy()[None]
         if pr["classes"] is not None:
             pv = pr["pipe"].predict_proba(x)[0]; k = int(pv.argmax())
             probe_out[name] = (pr["classes"][k].tolist(), float(pv[k]))
@@ -327,10 +328,10 @@ def refresh(self: Explorer):
     w["probs"].value = bars_html(dict(zip(names, v["probs"].tolist())), highlight=names[choice])
     l, h = w["layer"].value, w["head"].value
     pat = v["cache"][f"blocks.{l}.attn.hook_pattern"][0, h].float().numpy()
-    real = np.repeat(v["mask"].astype(bool), 3)
+    real = self.model.token_mask(torch.as_tensor(v["mask"])[None])[0].numpy().astype(bool)      # the mission token is real
     keep = np.flatnonzero(real)
     w["attention"].value = heatmap_png(pat[np.ix_(keep, keep)] ** 0.5, cell=max(4, min(24, 240 // max(len(keep), 1))))
-    labs = token_labels(self.model.context_length)
+    labs = self.model.token_labels
     w["tokens"].value = (f"<span style='font-size:11px'>L{l}H{h}, √ of the pattern; rows query, columns key: "
                          f"{' '.join(labs[i] for i in keep[-12:])}{' (last 12)' if len(keep) > 12 else ''}</span>")
     a = choice if w["dla_action"].value == "DT's choice" else names.index(w["dla_action"].value)
