@@ -80,3 +80,22 @@ def test_checkpoint_errors(recorded, tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path/"other.pt")
     with pytest.raises(CheckpointError, match="other.pt: not a midt checkpoint"): load_model_from_checkpoint(tmp_path/"other.pt")
     with pytest.raises(FileNotFoundError, match="nope.pt: checkpoint not found"): load_model_from_checkpoint(tmp_path/"nope.pt")
+
+
+def test_best_by_last_keeps_the_last_evaluation(tmp_path):
+    "`best_by: last` makes best.pt the last evaluated model, whatever the validation loss did."
+    from midt.testing import toy_data
+    data = toy_data("first_state", n_episodes=60)
+    steps = {}
+    for by in ("val_loss", "last"):
+        tcfg = DTTrainConfig(data_path=data.path, context_length=5, batch_size=16, max_steps=120, warmup_steps=5,
+                             learning_rate=3e-3, eval_every=40, save_every=40, log_every=40, device="cpu", best_by=by)
+        res = train_dt(tcfg, DTModelConfig(embed_dim=16, num_layers=1, num_heads=2, max_timestep=8),
+                       output_dir=str(tmp_path/by), data=data, progress=False)
+        st = torch.load(res.best_path, weights_only=True, map_location="cpu")
+        best = min(res.history, key=lambda h: h["val_loss"])["step"]
+        steps[by] = (st["step"], best)
+    assert steps["val_loss"][0] == steps["val_loss"][1]      # the lowest validation loss
+    assert steps["last"][0] == 120                            # the last evaluation
+    with pytest.raises(ValueError, match="best_by"):
+        DTTrainConfig(best_by="accuracy")

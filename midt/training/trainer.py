@@ -263,7 +263,7 @@ def _train_dt(cfg, model_cfg, output_dir, resume, data, stop_at, progress, ranks
                     if cfg.eval_target_returns: ev.update(_rollout_returns(model, data, cfg))
                     history.append({"step": done, "train_loss": train_loss, **ev})
                     for k, v in ev.items(): tb.add_scalar(f"val/{k}", v, done)
-                    if ev["val_loss"] < best: best = ev["val_loss"]; checkpoint(done, ["best"])
+                    if ev["val_loss"] < best or cfg.best_by == "last": best = min(best, ev["val_loss"]); checkpoint(done, ["best"])
                 if done % cfg.save_every == 0 or done == end: checkpoint(done, ["last"]); last_good = (ck/"last.pt", done)
         if not (ck/"best.pt").exists(): checkpoint(end, ["best"])
         if main and end == cfg.max_steps and history:    # a finished run: its hyperparameters with its final metrics

@@ -146,6 +146,9 @@ class DTTrainConfig(MidtConfig):
     context_length: int = Field(20, gt=0, le=4096, description="timesteps per context window (3 tokens each)")
     rtg_scale: float = Field(1.0, gt=0, description="returns-to-go are divided by this before embedding")
     train_split: float = Field(0.9, gt=0, le=1, description="fraction of episodes used for training, in (0, 1]")
+    best_by: Literal["val_loss", "last"] = Field(
+        "val_loss", description="which evaluation writes best.pt: the lowest validation loss, or every one (the last wins), "
+                                "for data whose random actions make the validation loss rise while the model still learns")
     learning_rate: float = Field(1e-4, gt=0)
     weight_decay: float = Field(0.01, ge=0)
     batch_size: Count = 64
