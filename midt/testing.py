@@ -28,7 +28,7 @@ TOY_MISSIONS = ("go to the red door", "go to the blue door")
 
 def toy_data(task: str = "rtg", n_episodes: int = 200, length: int = 5, state_dim: int = 4, seed: int = 0,
              path: str | Path | None = None) -> TransitionData:
-    "A toy dataset whose correct action depends only on the RTG (`rtg`), only on the first state (`first_state`), or only on the episode's mission (`mission`)."
+    "A toy dataset whose correct action depends only on the RTG (`rtg`), only on the first state (`first_state`), only on which agent acted before (`policy`), or only on the episode's mission (`mission`)."
     if task not in TOY_TASKS: raise ValueError(f"task {task!r} is not one of {', '.join(TOY_TASKS)}")
     rng = np.random.default_rng(seed)
     path = Path(path or tempfile.mkdtemp())/f"toy_{task}.h5" if path is None or Path(path).suffix != ".h5" else Path(path)

@@ -251,10 +251,10 @@ def context_pairs(
     if not len(cand): raise ValueError(f"{data.path}: no two windows by different {by} end at the same state and timestep")
     rng = np.random.default_rng(seed)
     order = np.argsort(group, kind="stable"); gs = group[order]; by_group = rows[order]
-    gid = dict(zip(rows.tolist(), group.tolist()))
+    gid = np.full(len(code), -1); gid[rows] = group                      # [N] group of each row (-1: no past)
     clean, patch = [], []
     for i in rng.permutation(cand)[:num_pairs]:
-        g = gid[int(i)]
+        g = gid[i]
         members = by_group[np.searchsorted(gs, g):np.searchsorted(gs, g, "right")]
         others = members[code[members] != code[i]]
         clean.append(i); patch.append(rng.choice(others))
