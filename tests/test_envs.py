@@ -163,6 +163,21 @@ def test_minigrid_expert_looks_before_it_goes_and_earns_the_informed_optimum():
             _, r, d, _ = vec.step(expert(None)); ret += float(r[0]); done = bool(d[0])
         assert ret == pytest.approx(minigrid_optimum(dk, seed)[0], abs=1e-6)
 
+    gd = make_minigrid("MiniGrid-GoToDoor-5x5-v0")         # the goal is in the mission, not the grid: one expert, many missions
+    vec = make_vec_env(lambda: make_minigrid("MiniGrid-GoToDoor-5x5-v0"), n_envs=1)
+    expert = MiniGridExpert(vec)
+    doors = lambda u: [(x, y, c) for (x, y), c in ((divmod(i, u.width)[::-1], o) for i, o in enumerate(u.grid.grid))
+                       if c is not None and c.type == "door"]
+    for seed in range(6):
+        for k in range(4):                                   # the same room four times, asked for each door in turn
+            vec.seed(seed); vec.reset(); u = vec.envs[0].unwrapped
+            x, y, door = doors(u)[k]
+            u.target_pos, u.target_color, u.mission = (x, y), door.color, f"go to the {door.color} door"
+            ret, done = 0.0, False
+            while not done:
+                _, r, d, _ = vec.step(expert(None)); ret += float(r[0]); done = bool(d[0])
+            assert ret > 0, (seed, door.color)               # it went to the door asked for, not one planned before
+
 
 def test_expert_data_run(tmp_path):
     "`algorithm: expert` records its episodes per epsilon through the normal CLI; bad uses fail in one line."

@@ -144,3 +144,19 @@ def test_interventions_on_a_mission_model(mission_toy):
     with ablate(model, "hook_embed_mission", "mean", reference=inputs):
         assert _accuracy(model, batch) < 0.8
     assert _accuracy(model, batch) > 0.95
+
+def test_replayed_counterfactual_pairs_carry_each_episodes_mission():
+    "Patching and interventions replay episodes: a mission model must read the episode's own instruction there too."
+    from midt.interp.counterfactuals import counterfactual_pairs
+    torch.manual_seed(0)
+    vocab = ["blue", "door", "go", "green", "grey", "purple", "red", "the", "to", "yellow"]
+    model = DecisionTransformer(DTModelConfig(embed_dim=8, num_layers=1, num_heads=1, state_dim=7 * 7 * 20 + 4, action_dim=7,
+                                              mission=True, mission_vocab=vocab), 3)
+    env = {"family": "minigrid", "env_id": "MiniGrid-GoToDoor-5x5-v0", "view_size": 7, "max_steps": 6}
+    eps = rollout(DTActor(model), env, [1.0], num_episodes=3, seed=0)
+    pairs = counterfactual_pairs(model, env, eps, "return", delta=-0.5)
+    missions = set(_missions(model, pairs.clean["mission"]))
+    assert len(missions) >= 2 and all(m.startswith("go to the ") and m.endswith(" door") for m in missions)
+    assert torch.equal(pairs.clean["mission"], pairs.patch["mission"])          # a return pair keeps the instruction
+    assert pairs.clean["mission"].shape[0] == len(pairs)
+    with torch.no_grad(): model(**pairs.clean)                                   # the windows run as they are

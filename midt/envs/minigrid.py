@@ -193,7 +193,9 @@ class MiniGridExpert:
         memory = bool(memory_latents(u))
         if u.step_count == 0: self.seen[i] = 0                                # a new episode
         if memory: self.seen[i] |= _sight(u)
-        key = (u.grid.encode().tobytes(), tuple(u.agent_pos), u.agent_dir, _state_key(u)[2], self.seen[i] if memory else None)
+        # the mission too: tasks such as GoToDoor draw the goal apart from the grid (same doors, another one asked for)
+        key = (u.grid.encode().tobytes(), tuple(u.agent_pos), u.agent_dir, _state_key(u)[2], str(u.mission),
+               self.seen[i] if memory else None)
         if key not in self.plans:
             found = plan(u, self.seen[i] if memory else None)
             self.plans[key] = found[1][0] if found else int(self.rng.integers(u.action_space.n))

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from ..data.dataset import DTDataset
-from ..data.windows import INPUT_KEYS, episode_windows, take, window_rows
+from ..data.windows import INPUT_KEYS, encode_missions, episode_windows, take, window_rows
 from ..envs.factory import make_env
 from ..envs.layout import parse_layout
 from ..evaluation.rollout import DTActor, Episode
@@ -144,7 +144,7 @@ def counterfactual_pairs(
     cf_config = move_item(env_config, src, dst) if kind == "move" else env_config
     desc = {"return": f"target return {delta or 0:+g}", "cue": "cue flipped", "held_key": "the other key held",
             "move": f"item at {src} moved to {dst}"}[kind]
-    ins, pins, lats, plats, eps, ts = [], [], [], [], [], []
+    ins, pins, lats, plats, eps, ts, missions = [], [], [], [], [], [], []
     for e, ep in enumerate(episodes):
         clean = replay(env_config, ep.seed, ep.actions)
         first = clean["reset_latents"]
@@ -180,10 +180,16 @@ def counterfactual_pairs(
         lw = lambda L: {k: take(v, rows, real) for k, v in L.items()}
         lats.append(lw(clean["latents"])); plats.append(lw(cf["latents"]))
         eps.append(np.full(len(idx), e)); ts.append(idx)
+        missions.append([(str(first.get("mission", "")), str(cf["reset_latents"].get("mission", "")))] * len(idx))
     if not ins: raise ValueError(f"no decision step gives a {kind!r} pair that differs while both runs are going")
     cat = lambda L: {k: np.concatenate([d[k] for d in L]) for k in L[0]}
+    clean_in, patch_in = cat(ins), cat(pins)
+    if actor.model.n_prefix:                                             # a mission model reads each run's instruction
+        m = np.array([p for L in missions for p in L], dtype=object)       # [N, 2] (clean, counterfactual)
+        ids = encode_missions(m.reshape(-1), actor.model.cfg.mission_vocab).reshape(len(m), 2, -1)
+        clean_in["mission"], patch_in["mission"] = ids[:, 0], ids[:, 1]
     t = lambda d: {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in d.items()}
-    return CounterfactualPairs(kind, t(cat(ins)), t(cat(pins)), cat(lats), cat(plats), np.concatenate(eps), np.concatenate(ts), desc)
+    return CounterfactualPairs(kind, t(clean_in), t(patch_in), cat(lats), cat(plats), np.concatenate(eps), np.concatenate(ts), desc)
 
 # %% ../../nbs/74_interp.counterfactuals.ipynb #4ff33f5e
 def plot_top_effects(result, labels, top: int = 10, title: str = "", n_boot: int = 1000, ax=None):
