@@ -33,6 +33,30 @@ def test_minigrid_adapter_passes_checkers(task):
     gym_check_env(make_minigrid(task, view_size=5, max_steps=30))
     sb3_check_env(make_minigrid(task, view_size=5, max_steps=30))
 
+def test_babyai_levels_are_minigrid_tasks_with_instructions(tmp_path):
+    "A BabyAI id works wherever a MiniGrid id does: make_env, env_config, the checkers, the expert, a pipeline config."
+    from stable_baselines3.common.env_util import make_vec_env
+    from midt.envs.factory import env_config, is_minigrid, make_env
+    from midt.envs.minigrid import MiniGridExpert
+    from midt.utils.config import PipelineConfig, load_config
+    cfg = env_config("BabyAI-GoToObj-v0", max_steps=40, view_size=5)
+    assert is_minigrid("BabyAI-GoToObj-v0") and cfg["family"] == "minigrid"
+    env = make_env(cfg)
+    gym_check_env(env); sb3_check_env(make_env(cfg))
+    _, info = env.reset(seed=3)
+    assert info["mission"].startswith("go to the ")
+    vec = make_vec_env(lambda: make_env(cfg), n_envs=1)
+    expert = MiniGridExpert(vec)
+    for seed in range(3):                                    # the planner reaches the object it is told to
+        vec.seed(seed); vec.reset(); ret, done = 0.0, False
+        while not done:
+            _, r, d, _ = vec.step(expert(None)); ret += float(r[0]); done = bool(d[0])
+        assert ret > 0.5
+    (tmp_path/"b.yaml").write_text("dqn:\n  env_layout_path: BabyAI-GoToObj-v0\n  algorithm: expert\n  extra_episodes: 2\n")
+    assert load_config(tmp_path/"b.yaml", PipelineConfig).dqn.env_layout_path == "BabyAI-GoToObj-v0"
+    with pytest.raises(ValueError, match="BabyAI-GoToObj-v0"):      # a typo: the close ids are named
+        make_env("BabyAI-GoToObjj-v0")
+
 def test_gym_make_after_import_midt(repo):
     env = gym.make("midt/GridWorld-v0", layout=str(repo/"midt/layouts/posner.txt"), obs_mode="symbolic_minimal", max_steps=7)
     obs, info = env.reset(seed=0)

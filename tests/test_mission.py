@@ -108,7 +108,7 @@ def test_mission_settings_are_refused_where_there_is_no_mission(tmp_path):
     from midt.interp.reports import check_probe_targets
     with pytest.raises(ValueError, match="unknown probe target 'mission'"): check_probe_targets(["mission"], data)
     (tmp_path/"p.yaml").write_text("dqn:\n  env_layout_path: quickstart\nmodel:\n  mission: true\n")
-    with pytest.raises(ConfigError, match="model.mission: true needs a MiniGrid task"):
+    with pytest.raises(ConfigError, match="model.mission: true needs a MiniGrid or BabyAI task"):
         load_config(tmp_path/"p.yaml", PipelineConfig)
 
 def test_rollouts_feed_the_envs_mission_to_a_mission_model():
@@ -160,3 +160,21 @@ def test_replayed_counterfactual_pairs_carry_each_episodes_mission():
     assert torch.equal(pairs.clean["mission"], pairs.patch["mission"])          # a return pair keeps the instruction
     assert pairs.clean["mission"].shape[0] == len(pairs)
     with torch.no_grad(): model(**pairs.clean)                                   # the windows run as they are
+
+def test_mission_pairs_put_the_whole_effect_at_the_mission_token(mission_toy, tmp_path):
+    "counterfactual: mission — the same windows with another instruction; patching finds it all at position 0."
+    from midt.interp.reports import patching_metric, patching_pairs
+    model, data, ckpt = mission_toy
+    dt = TrainedDT.load(ckpt)
+    pairs, delta = patching_pairs(dt, data, "mission", num_pairs=64)
+    assert delta is None and len(pairs) == 64 and pairs.kind == "mission"
+    assert pairs.changed_latents() == {"mission": 1.0}
+    assert (_missions(model, pairs.clean["mission"]) != np.array(_missions(model, pairs.patch["mission"]))).all()
+    metric, _ = patching_metric(dt.model, pairs)
+    effect = ActivationPatcher(dt.model).compute_patching_effect(pairs.clean, pairs.patch, metric, point="resid_pre", layers=[0])
+    assert effect[0, 0] > 0.9 and effect[0, 1:].abs().max() < 0.1
+    (tmp_path/"p.yaml").write_text("dqn:\n  env_layout_path: MiniGrid-GoToDoor-5x5-v0\ninterp:\n  counterfactual: mission\n")
+    with pytest.raises(ConfigError, match="needs model.mission: true"):
+        load_config(tmp_path/"p.yaml", PipelineConfig)
+    (tmp_path/"p.yaml").write_text("dqn:\n  env_layout_path: BabyAI-GoToObj-v0\nmodel:\n  mission: true\ninterp:\n  counterfactual: mission\n")
+    assert load_config(tmp_path/"p.yaml", PipelineConfig).interp.counterfactual == "mission"

@@ -10,14 +10,15 @@ import gymnasium as gym
 from .gridworld import ACTION_NAMES, GridWorldEnv
 from .layout import load_layout, parse_layout
 from .minigrid import MINIGRID_ACTIONS, MiniGridAdapter, make_minigrid
+from ..utils.config import MINIGRID_PREFIXES
 
 # %% auto #0
 __all__ = ['is_minigrid', 'env_config', 'make_env', 'action_names']
 
 # %% ../../nbs/14_envs.factory.ipynb #61215a4e
 def is_minigrid(env: str) -> bool:
-    "Does `env` name a MiniGrid task (rather than a gridworld layout)?"
-    return isinstance(env, str) and env.startswith("MiniGrid-")
+    "Does `env` name a MiniGrid task (`MiniGrid-...` or a BabyAI level, `BabyAI-...`) rather than a gridworld layout?"
+    return isinstance(env, str) and env.startswith(MINIGRID_PREFIXES)
 
 def env_config(
     env: str,                     # a layout (shipped name, path or string) or a MiniGrid id

@@ -5,11 +5,14 @@
 # %% ../../nbs/12_envs.minigrid.ipynb #6173c334
 from __future__ import annotations
 
+import difflib
 from collections import deque
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+
+from ..utils.config import MINIGRID_PREFIXES
 
 # %% auto #0
 __all__ = ['MINIGRID_TASKS', 'MINIGRID_ACTIONS', 'STOCHASTIC_TASKS', 'memory_latents', 'flip_cue', 'MiniGridAdapter',
@@ -98,9 +101,10 @@ def make_minigrid(
     render_mode: str | None = None,          # "rgb_array" for frames
 ) -> MiniGridAdapter:
     "A MiniGrid task behind the `GridWorldEnv` contract."
-    import minigrid  # noqa: F401  (registers the ids)
+    import minigrid  # noqa: F401  (registers the MiniGrid-* and BabyAI-* ids)
     if env_id not in gym.registry:
-        close = [k for k in gym.registry if k.startswith("MiniGrid-")][:12]
+        close = [k for k in gym.registry if k.startswith(MINIGRID_PREFIXES)]
+        close = difflib.get_close_matches(env_id, close, n=6, cutoff=0.6) or close[:12]
         raise ValueError(f"unknown MiniGrid env {env_id!r}; e.g. {', '.join(close)}")
     if view_size < 3 or view_size % 2 == 0: raise ValueError(f"view_size must be odd and >= 3, got {view_size}")
     kw = {"render_mode": render_mode, "agent_view_size": view_size}

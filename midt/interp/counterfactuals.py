@@ -24,7 +24,7 @@ from ..training.checkpoint import TrainedDT
 
 # %% auto #0
 __all__ = ['KINDS', 'CONTEXT_KINDS', 'replay', 'move_item', 'CounterfactualPairs', 'counterfactual_pairs', 'plot_top_effects',
-           'windows_dataset', 'context_pairs']
+           'windows_dataset', 'context_pairs', 'mission_pairs']
 
 # %% ../../nbs/74_interp.counterfactuals.ipynb #ea65dd31
 KINDS = ("return", "cue", "held_key", "move")
@@ -226,7 +226,8 @@ def windows_dataset(
     if own: ds.states = dt.normalize(ds.states)
     return ds
 
-CONTEXT_KINDS = ("policy", "epsilon")
+CONTEXT_KINDS = ("policy", "epsilon", "mission")
+"Pairs drawn from the recorded data: another agent's context (`policy`, `epsilon`), or another instruction (`mission`)."
 
 def _group_rows(data, rows: np.ndarray) -> np.ndarray:
     "A group id per row: rows with the same state and timestep share it (a 64-bit digest of each state's bytes)."
@@ -239,12 +240,13 @@ def _group_rows(data, rows: np.ndarray) -> np.ndarray:
 def context_pairs(
     dt,                          # a `TrainedDT` (its normalisation and rtg_scale are used) or a bare DT
     data,                        # the recorded `TransitionData` (its episodes name their `policy_id` and `epsilon`)
-    by: str = "policy",          # what differs between the contexts: `policy` (agent or snapshot) or `epsilon`
+    by: str = "policy",          # what differs: `policy` (agent or snapshot), `epsilon`, or `mission` (see `mission_pairs`)
     num_pairs: int = 256,        # pairs drawn at random among all that match
     seed: int = 0,
 ) -> CounterfactualPairs:
     "Pairs of recorded windows with the same present (state, timestep, target) and a context another agent made."
     if by not in CONTEXT_KINDS: raise ValueError(f"by {by!r} is not one of {', '.join(CONTEXT_KINDS)}")
+    if by == "mission": return mission_pairs(dt, data, num_pairs, seed)
     ds = windows_dataset(dt, data, with_latents=True, seed=seed)
     code = ds._episode_latents[by]                                        # [N] who generated each row's episode
     if len(np.unique(code)) < 2:
@@ -276,3 +278,27 @@ def _pairs_from_rows(ds: DTDataset, kind: str, clean_rows, patch_rows, desc: str
     inputs = lambda w: {k: w[k] for k in (*INPUT_KEYS, "mission") if k in w}           # a mission model's words too
     return CounterfactualPairs(kind, inputs(c), inputs(p), lat(c), lat(p), c["episode"].numpy(),
                                ds.timesteps[clean_rows], desc)
+
+# %% ../../nbs/74_interp.counterfactuals.ipynb #b8002932
+def mission_pairs(
+    dt,                          # a mission model (`TrainedDT` or bare DT)
+    data,                        # the recorded `TransitionData` (at least two missions)
+    num_pairs: int = 256,        # windows drawn at random among those with a mission
+    seed: int = 0,
+) -> CounterfactualPairs:
+    "Pairs of the same recorded window with its own mission and with another of the data's missions."
+    model = dt.model if isinstance(dt, TrainedDT) else dt
+    if not model.n_prefix:
+        raise ValueError("mission pairs change the instruction token: they need a mission model (model.mission: true)")
+    ds = windows_dataset(dt, data, with_latents=True, seed=seed)
+    names = ds.mission_names
+    if len(names) < 2: raise ValueError(f"{data.path}: its episodes record {len(names)} mission(s); mission pairs need two")
+    code = ds._episode_latents["mission"]                                  # [N] index into names, -1: none
+    rng = np.random.default_rng(seed)
+    rows = rng.permutation(np.flatnonzero(code >= 0))[:num_pairs]
+    other = (code[rows] + rng.integers(1, len(names), len(rows))) % len(names)     # any mission but the window's own
+    pairs = _pairs_from_rows(ds, "mission", rows, rows, "another instruction")
+    width = pairs.clean["mission"].shape[1]
+    pairs.patch["mission"] = torch.from_numpy(encode_missions([names[i] for i in other], model.cfg.mission_vocab, width))
+    pairs.patch_latents["mission"] = np.repeat(other[:, None], pairs.latents["mission"].shape[1], 1)
+    return pairs

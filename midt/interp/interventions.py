@@ -573,7 +573,7 @@ def pair_variable(pairs, kind: str) -> tuple[str, Callable, dict, dict]:
     """What the pairs change, as (name, key(inputs) -> [B, ...], windows with one value, windows with another): the
     return-to-go (clean: the data's best return, other: asked for less), or the state dimensions the edit changes
     (the cue bits, the held key) with the windows grouped by the latent that differs; for `policy` / `epsilon` pairs,
-    the earlier actions of the context, grouped by the agent that made it."""
+    the earlier actions of the context, grouped by the agent that made it; for `mission` pairs, the mission's words."""
     if kind == "return":
         return "RTG", (lambda w: (w["returns_to_go"][:, -1, 0] * 10).round()), pairs.clean, pairs.patch
     dims = (pairs.clean["states"][:, -1] != pairs.patch["states"][:, -1]).flatten(1).any(0)      # [state_dim]
@@ -583,6 +583,7 @@ def pair_variable(pairs, kind: str) -> tuple[str, Callable, dict, dict]:
     values = np.unique(lat, axis=0)
     sel = lambda v: torch.as_tensor(np.flatnonzero((lat == v).all(1)))
     plus, minus = ({k: x[sel(values[i])] for k, x in both.items()} for i in (0, 1))
+    if kind == "mission": return name, (lambda w: w["mission"]), plus, minus                  # the instruction's words
     if kind in CONTEXT_KINDS: return name, (lambda w: w["actions"][:, :-1]), plus, minus
     return name, (lambda w: w["states"][:, -1].flatten(1)[:, dims.to(w["states"].device)]), plus, minus
 

@@ -140,7 +140,7 @@ def check_gridworld(data, counterfactual: str) -> None:
 def patching_pairs(dt, data, counterfactual: str = "return", rtg_delta: float | None = None, num_episodes: int = 32,
                    num_pairs: int = 64, temperature: float = 0.5, seed: int = 0):
     """`num_pairs` pairs (drawn at random) from `num_episodes` of the DT's episodes at the data's best return; -> (pairs, delta).
-    `policy` / `epsilon`: pairs of recorded windows (`context_pairs`), delta None."""
+    `policy` / `epsilon` / `mission`: pairs of recorded windows (`context_pairs`), delta None."""
     check_gridworld(data, counterfactual)
     dt = _trained(dt)
     if counterfactual in CONTEXT_KINDS: return context_pairs(dt, data, counterfactual, num_pairs, seed), None
@@ -168,7 +168,7 @@ def patching_metric(model: DecisionTransformer, pairs) -> tuple:
 # %% ../../nbs/78_interp.reports.ipynb #0abbd34a
 def patching_report(
     dt, data,                          # a `TrainedDT` (or bare model) and a gridworld `TransitionData` it fits
-    counterfactual: str = "return",    # return, cue, held_key, policy, epsilon (move needs src/dst: use the library)
+    counterfactual: str = "return",    # return, cue, held_key, policy, epsilon, mission (move needs src/dst: use the library)
     rtg_delta: float | None = None,    # kind "return": change of the target return; None: minus half the data's return range
     num_episodes: int = 32,            # clean episodes, asked for the data's best return
     num_pairs: int = 64,               # pairs kept (at random) for the sweeps

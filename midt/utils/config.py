@@ -17,10 +17,10 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from .io import atomic_write, safe_name
 
 # %% auto #0
-__all__ = ['DEVICE_CHOICES', 'PathStr', 'InputPath', 'Name', 'Count', 'Seed', 'Prob', 'Device', 'ObsMode', 'ProbeTarget', 'T',
-           'ConfigError', 'resolve_device', 'MidtConfig', 'DQNConfig', 'DTTrainConfig', 'DTModelConfig', 'InterpConfig',
-           'EvalConfig', 'PipelineConfig', 'StrictYAMLLoader', 'read_yaml', 'load_config', 'save_config',
-           'config_table']
+__all__ = ['DEVICE_CHOICES', 'PathStr', 'InputPath', 'Name', 'Count', 'Seed', 'Prob', 'Device', 'ObsMode', 'MINIGRID_PREFIXES',
+           'ProbeTarget', 'T', 'ConfigError', 'resolve_device', 'MidtConfig', 'DQNConfig', 'DTTrainConfig',
+           'DTModelConfig', 'InterpConfig', 'EvalConfig', 'PipelineConfig', 'StrictYAMLLoader', 'read_yaml',
+           'load_config', 'save_config', 'config_table']
 
 # %% ../../nbs/00_utils.config.ipynb #48b2911d
 class ConfigError(ValueError):
@@ -77,6 +77,9 @@ Device = Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:[0-9]{1,3})?)$")]
 ObsMode = Literal["symbolic", "symbolic_minimal", "pixels", "pixel", "both"]
 
 # %% ../../nbs/00_utils.config.ipynb #9f7c826e
+MINIGRID_PREFIXES = ("MiniGrid-", "BabyAI-")
+"Ids of these families name a MiniGrid task (BabyAI's levels are MiniGrid tasks with instructions), not a layout."
+
 _NO_VIDEO = ("DQN training records no videos; remove the key (`python -m midt.scripts.evaluate` writes an episode GIF "
              "of the trained DT, and `GridWorldEnv(render_mode='rgb_array')` renders any episode)")
 
@@ -222,7 +225,7 @@ class InterpConfig(MidtConfig):
     probe_targets: list[ProbeTarget] = Field(default_factory=lambda: ["action", "rtg", "timestep"], max_length=100)
     run_patching: bool = False
     patching_samples: Count = 100
-    counterfactual: Literal["return", "cue", "held_key", "policy", "epsilon"] = Field("return", description="what the patching pairs change")
+    counterfactual: Literal["return", "cue", "held_key", "policy", "epsilon", "mission"] = Field("return", description="what the patching pairs change")
     device: Device = "auto"
     output_dir: PathStr = "outputs/interp"
     seed: Seed = 42
@@ -251,9 +254,11 @@ class PipelineConfig(MidtConfig):
 
     @model_validator(mode="after")
     def _mission_needs_a_task_with_missions(self):
-        if self.model.mission and not self.dqn.env_layout_path.startswith("MiniGrid-"):
-            raise ValueError(f"model.mission: true needs a MiniGrid task (env_layout_path MiniGrid-...); "
+        if self.model.mission and not self.dqn.env_layout_path.startswith(MINIGRID_PREFIXES):
+            raise ValueError(f"model.mission: true needs a MiniGrid or BabyAI task (env_layout_path MiniGrid-... or BabyAI-...); "
                              f"the gridworld layout {self.dqn.env_layout_path!r} has no mission")
+        if self.interp.counterfactual == "mission" and not self.model.mission:
+            raise ValueError("interp.counterfactual: mission changes the mission token; it needs model.mission: true")
         return self
 
 # %% ../../nbs/00_utils.config.ipynb #c02d44c8
@@ -312,7 +317,7 @@ def _check_paths(cfg: BaseModel, path, prefix=()) -> list[str]:
         if isinstance(v, BaseModel): bad += _check_paths(v, path, prefix + (name,)); continue
         extra = field.json_schema_extra or {}
         if not (isinstance(extra, dict) and extra.get("must_exist")) or v is None: continue
-        if _exists(v) or (name == "env_layout_path" and (_shipped_layout(v) or v.startswith("MiniGrid-"))): continue
+        if _exists(v) or (name == "env_layout_path" and (_shipped_layout(v) or v.startswith(MINIGRID_PREFIXES))): continue
         bad.append(f"  key '{_key(prefix + (name,))}': path does not exist: {v!r} (resolved to {os.path.abspath(v)})")
     return bad
 
