@@ -295,8 +295,8 @@ def _format_validation(path, err: ValidationError, model) -> str:
         if e["type"] == "extra_forbidden" and loc and loc[-1] in owner.removed_keys:
             lines.append(f"  key '{_key(loc)}' is no longer supported: {owner.removed_keys[loc[-1]]}"); continue
         lines.append(f"  key '{_key(loc)}': {_describe(e)}")
-        if e["type"] == "extra_forbidden" and owner not in owners: owners.append(owner)
-    for o in owners or [model]:
+        if e["type"] in ("extra_forbidden", "missing") and owner not in owners: owners.append(owner)
+    for o in owners:                                       # where a key is unknown or missing: the keys that exist there
         lines.append(f"  valid keys{'' if o is model else ' of ' + o.__name__}: {', '.join(o.model_fields)}")
     return "\n".join(lines)
 
