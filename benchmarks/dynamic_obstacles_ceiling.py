@@ -6,11 +6,15 @@ side on the same seeds:
 - the hindsight bound: the fewest steps to the goal without a collision when the balls' future moves are known. An
   episode is deterministic given its seed and the agent's actions (the balls move with the env's own generator), so
   an iterative-deepening search over the actions, on restored copies of the state, finds it. No policy that acts on
-  what it sees now can beat it in expectation.
+  what it sees now can beat it in expectation;
+- a planner over sampled futures (hindsight optimisation, acting on the present): at every step it draws `--samples`
+  futures (the same state with a fresh random generator, common to the three actions), finds the fewest steps to
+  the goal in each by the same search, and takes the action whose mean is lowest. It knows the balls' rule of motion
+  exactly and nothing of the real future: the strongest policy that acts on the present we measured.
 
 The return of an episode of n steps is 1 - 0.9 n / 256; a mean of 0.95 needs n <= 14.2.
 
-    .venv/bin/python benchmarks/dynamic_obstacles_ceiling.py [--episodes 300]
+    .venv/bin/python benchmarks/dynamic_obstacles_ceiling.py [--episodes 300] [--planner-episodes 100] [--samples 8]
 """
 import argparse, time
 
@@ -72,47 +76,90 @@ def run_greedy(ep: Episode, seed: int) -> float:
         if term or trunc: return float(r)
 
 
-def hindsight(ep: Episode, seed: int, cap: int = 60) -> float:
-    ep.env.reset(seed=seed)
-    root = ep.save()
+def fewest_steps(ep: Episode, cap: int = 60) -> int | None:
+    "The fewest further steps to the goal without a collision, given the env's random generator as it is now (iterative deepening over the actions on restored copies); None past `cap`. The state is restored."
+    u, root = ep.u, ep.save()
 
     def dfs(g, bound, seen):
         s = ep.save()
         for a in (2, 0, 1):
             ep.load(s)
-            _, r, term, _, _ = ep.u.step(a)
+            _, r, term, _, _ = u.step(a)
             if term:
-                if r > 0: return float(r)
+                if r > 0: return g + 1
                 continue
             if g + 1 + ep.h() > bound: continue
-            key = (tuple(ep.u.agent_pos), ep.u.agent_dir, g + 1, tuple(tuple(b.cur_pos) for b in ep.u.obstacles),
-                   str(ep.u.np_random.bit_generator.state["state"]))
+            key = (tuple(u.agent_pos), u.agent_dir, g + 1, tuple(tuple(b.cur_pos) for b in u.obstacles),
+                   str(u.np_random.bit_generator.state["state"]))
             if key in seen: continue
             seen.add(key)
             if (found := dfs(g + 1, bound, seen)) is not None: return found
         return None
 
-    for bound in range(ep.h(), cap + 1):
+    try:
+        for bound in range(ep.h(), cap + 1):
+            ep.load(root)
+            if (found := dfs(0, bound, set())) is not None: return found
+        return None
+    finally:
         ep.load(root)
-        if (found := dfs(0, bound, set())) is not None: return found
-    return 0.0
+
+
+def episode_return(ep: Episode, steps: int | None) -> float:
+    return 0.0 if steps is None else 1 - 0.9 * steps / ep.u.max_steps
+
+
+def hindsight(ep: Episode, seed: int, cap: int = 60) -> float:
+    ep.env.reset(seed=seed)
+    return episode_return(ep, fewest_steps(ep, cap))
+
+
+def run_sampled_futures(ep: Episode, seed: int, samples: int = 8, rng_seed: int = 0) -> float:
+    "An episode of the planner over sampled futures (see the module's docstring)."
+    ep.env.reset(seed=seed)
+    u, rng = ep.u, np.random.default_rng([rng_seed, seed])
+    while True:
+        u.gen_obs = lambda: None                      # planning needs the state, not the observation
+        here = ep.save()
+        futures = [np.random.PCG64(int(rng.integers(2 ** 63))).state for _ in range(samples)]
+        cost = []
+        for a in (0, 1, 2):
+            total = 0.0
+            for future in futures:
+                ep.load(here); u.np_random.bit_generator.state = future
+                _, r, term, _, _ = u.step(a)
+                if term: total += 1 if r > 0 else 1e3   # a collision is never worth it
+                else: total += 1 + (fewest_steps(ep, 40) or 1e3)
+            cost.append(total / samples)
+        ep.load(here); del u.gen_obs
+        _, r, term, trunc, _ = ep.env.step(int(np.argmin(cost)))
+        if term or trunc: return float(r)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--episodes", type=int, default=300)
+    ap.add_argument("--episodes", type=int, default=300, help="seeds 0.. for the greedy router and the hindsight bound")
+    ap.add_argument("--planner-episodes", type=int, default=100, help="the first seeds for the sampled-futures planner (slow: ~1 s an episode)")
+    ap.add_argument("--samples", type=int, default=8, help="futures the planner samples at each step")
     args = ap.parse_args()
     ep = Episode()
     rows = {}
-    for name, fn in (("greedy router (acts on the present)", run_greedy), ("hindsight bound (knows the future)", hindsight)):
+    policies = (("greedy router (acts on the present)", run_greedy, args.episodes),
+                (f"sampled futures x{args.samples} (acts on the present)",
+                 lambda e, s: run_sampled_futures(e, s, args.samples), args.planner_episodes),
+                ("hindsight bound (knows the future)", hindsight, args.episodes))
+    for name, fn, n in policies:
         t = time.perf_counter()
-        R = np.array([fn(ep, seed) for seed in range(args.episodes)])
+        R = np.array([fn(ep, seed) for seed in range(n)])
         steps = (1 - R) * 256 / 0.9
         rows[name] = R
-        print(f"{name:38s} mean return {R.mean():.4f} (95% CI ± {1.96 * R.std(ddof=1) / np.sqrt(len(R)):.4f}), "
+        print(f"{name:44s} {n:4d} seeds: mean return {R.mean():.4f} (95% CI ± {1.96 * R.std(ddof=1) / np.sqrt(n):.4f}), "
               f"{steps.mean():.2f} steps, collisions {(R < 0).mean():.3f}, {time.perf_counter() - t:.0f} s")
-    a, b = rows.values()
-    print(f"greedy / hindsight: {a.mean() / b.mean():.4f}; the target mean 0.95 needs 14.2 steps")
+    greedy, planner, bound = rows.values()
+    k = args.planner_episodes
+    print(f"on the planner's {k} seeds: greedy {greedy[:k].mean():.4f}, sampled futures {planner.mean():.4f}, "
+          f"hindsight {bound[:k].mean():.4f}; greedy / hindsight (all seeds) {greedy.mean() / bound.mean():.4f}; "
+          f"the target mean 0.95 needs 14.2 steps")
 
 
 if __name__ == "__main__":
