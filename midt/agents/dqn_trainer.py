@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -24,13 +25,13 @@ from ..data.storage import TransitionWriter, load_transitions
 from ..envs.factory import env_config, is_minigrid, make_env
 from ..envs.minigrid import STOCHASTIC_TASKS, MiniGridExpert
 from ..utils.config import DQNConfig, resolve_device, save_config
-from ..utils.io import atomic_write, write_json
+from ..utils.io import atomic_write, one_line, write_json
 from ..utils.tracking import log_config, log_hparams, start_wandb
 from ..utils.seeding import set_seed
 
 # %% auto #0
-__all__ = ['ALGORITHMS', 'env_kwargs', 'build_algorithm', 'SnapshotCallback', 'save_policy', 'load_policy', 'epsilon_greedy',
-           'DQNRunResult', 'train_dqn', 'check_expert']
+__all__ = ['ALGORITHMS', 'RESULT_FILES', 'env_kwargs', 'build_algorithm', 'SnapshotCallback', 'save_policy', 'load_policy',
+           'epsilon_greedy', 'DQNRunResult', 'train_dqn', 'check_expert', 'ConfigKeyError', 'check_device', 'check_dqn']
 
 # %% ../../nbs/31_agents.dqn_trainer.ipynb #8429f042
 ALGORITHMS = {"dqn": DQN, "ppo": PPO, "a2c": A2C}
@@ -111,21 +112,37 @@ def _log_run(model, cfg: DQNConfig, summary: dict):
         log_config(tb, configs)
         log_hparams(tb, configs, {k: summary[k] for k in ("return_mean", "return_max", "episodes", "transitions")})
 
+RESULT_FILES = ("config.yaml", "summary.json", "model.pt", "snapshots")
+"What a run writes beside its data, describing them: removed when `force` replaces the data."
+
+def _finish(cfg: DQNConfig, out: Path, summary: dict):
+    "The config and the summary, written once the data are complete (the data first, so a kill never leaves a config of other data)."
+    save_config(cfg, out/"config.yaml")
+    write_json(out/"summary.json", summary)
+
 def train_dqn(
     cfg: DQNConfig,               # the run's config (`configs/dqn/gridworld.yaml`)
     output_dir: str | None = None,# overrides `cfg.output_dir`
+    force: bool = False,          # replace the data (and policy, snapshots, config) of an earlier run in the folder
 ) -> DQNRunResult:
     "Train an SB3 agent while recording every transition, then record the snapshot episodes; see above."
     t0 = time.time()
     check_expert(cfg)
+    out = Path(output_dir or cfg.output_dir)
+    data_path = out/"data"/"transitions.h5"
+    if data_path.exists() and not force:
+        raise FileExistsError(f"{data_path}: holds the data of an earlier run; use another output_dir, or force=True "
+                              f"(--force) to replace it")
     set_seed(cfg.seed)
-    out = Path(output_dir or cfg.output_dir); out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, out/"config.yaml")
+    out.mkdir(parents=True, exist_ok=True)
+    for name in RESULT_FILES:                            # they describe the data this run replaces
+        p = out/name
+        if p.is_dir() and not p.is_symlink(): shutil.rmtree(p)
+        elif p.exists() or p.is_symlink(): p.unlink()
     make = lambda: make_env(cfg.env_layout_path, **env_kwargs(cfg))
     probe = make()
     n_actions = int(probe.action_space.n)
     ecfg = {**env_config(cfg.env_layout_path, **env_kwargs(cfg)), "action_dim": n_actions}
-    data_path = out/"data"/"transitions.h5"
     # a rerun starts over: a journal left by a killed run is set aside (its episodes kept in a side file, with a note)
     writer = TransitionWriter(data_path, env_config=ecfg, collection_config=cfg.model_dump(mode="json"),
                               flush_interval=cfg.flush_interval, overwrite=True)
@@ -156,7 +173,7 @@ def train_dqn(
         vec.close()
         if wandb_run is not None: wandb_run.finish()
     summary = _summary(cfg, data_path, t0, int(model.num_timesteps), [str(p) for _, p in snaps.saved])
-    write_json(out/"summary.json", summary)
+    _finish(cfg, out, summary)
     _log_run(model, cfg, summary)
     return DQNRunResult(data_path, model_path, snaps.saved, summary)
 
@@ -193,5 +210,58 @@ def _expert_run(cfg: DQNConfig, out: Path, writer: TransitionWriter, make, t0: f
     except BaseException:
         writer.__exit__(*sys.exc_info()); raise   # flushed episodes stay recoverable
     summary = _summary(cfg, writer.path, t0, 0, [])
-    write_json(out/"summary.json", summary)
+    _finish(cfg, out, summary)
     return DQNRunResult(writer.path, None, [], summary)
+
+# %% ../../nbs/31_agents.dqn_trainer.ipynb #7a3e9b02
+class ConfigKeyError(ValueError):
+    "A config value that cannot work on this machine or task: `key '<key>' (<value>): <why; what would>`."
+    def __init__(self, key: str, value, why: str):
+        self.key, self.value, self.why = key, value, why
+        super().__init__(f"key '{key}' ({value!r}): {why}")
+    def under(self, section: str) -> "ConfigKeyError":
+        "The same error for a key inside `section` of a larger config (`dqn.device`)."
+        return ConfigKeyError(f"{section}.{self.key}", self.value, self.why)
+
+def check_device(
+    device: str,           # a config's `device`: auto, cpu, cuda, cuda:N or mps
+    key: str = "device",   # the key that holds it, for the message
+) -> None:
+    "A `ConfigKeyError` unless this machine has `device` (`auto` and `cpu` always work; SB3 would fall back to the CPU in silence)."
+    if device in ("auto", "cpu"): return
+    use = "use auto (CUDA, then MPS, then the CPU) or cpu"
+    if device == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available(): raise ConfigKeyError(key, device, f"this machine has no MPS (Apple GPU) device; {use}")
+        return
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n == 0: raise ConfigKeyError(key, device, f"this machine has no CUDA GPU; {use}")
+    index = device.partition(":")[2]
+    if index and int(index) >= n:
+        raise ConfigKeyError(key, device, f"this machine has {n} CUDA GPU{'s' * (n > 1)} (cuda:0..cuda:{n - 1}); {use}, or one of those")
+
+def check_dqn(cfg: DQNConfig) -> dict:
+    "Check `cfg` against its task and this machine before any work (see above): `{'actions', 'info', 'size'}` of the reset environment."
+    env = str(cfg.env_layout_path)
+    if is_minigrid(env) and "/" in env:
+        raise ConfigKeyError("env_layout_path", env, "unknown MiniGrid id (an id is a registered name, never a path; a layout file "
+                                                      "must not be named MiniGrid-... or BabyAI-...)")
+    try: check_expert(cfg)
+    except ValueError as e: raise ConfigKeyError("algorithm", cfg.algorithm, one_line(e)) from None
+    check_device(cfg.device)
+    try:
+        e = make_env(env, **env_kwargs(cfg))
+        try:
+            _, info = e.reset(seed=cfg.seed)
+            u = e.unwrapped
+            found = {"actions": int(e.action_space.n), "info": info, "size": (getattr(u, "width", None), getattr(u, "height", None))}
+        finally: e.close()
+    except ValueError as x: raise ConfigKeyError("env_layout_path", env, one_line(x)) from None   # LayoutError, an unknown id
+    except Exception as x:
+        raise ConfigKeyError("env_layout_path", env, f"the environment cannot start ({type(x).__name__}: {one_line(x)})") from None
+    w, h = found["size"]
+    if is_minigrid(env) and w and h and cfg.view_size > 2 * max(w, h) - 1:
+        bound = 2 * max(w, h) - 1
+        raise ConfigKeyError("view_size", cfg.view_size, f"{env} is {w}x{h}, so a view of {bound} (2*max(width, height)-1) "
+                                                         f"already sees the whole grid from any cell; use an odd value from 3 to {bound}")
+    return found

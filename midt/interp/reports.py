@@ -22,8 +22,8 @@ from ..training.checkpoint import TrainedDT
 from ..utils.io import write_json
 
 # %% auto #0
-__all__ = ['Report', 'sample_windows', 'attention_report', 'check_probe_targets', 'probing_report', 'check_gridworld',
-           'patching_pairs', 'patching_metric', 'patching_report']
+__all__ = ['Report', 'sample_windows', 'attention_report', 'check_probe_targets', 'probing_report', 'counterfactuals_for',
+           'check_gridworld', 'patching_pairs', 'patching_metric', 'patching_report']
 
 # %% ../../nbs/78_interp.reports.ipynb #9d4fa7e5
 @dataclass
@@ -126,22 +126,55 @@ def probing_report(
                   _figures(**{f"probe_{t.replace(':', '_')}": plot_probe_results(res) for t, res in results.items()}))
 
 # %% ../../nbs/78_interp.reports.ipynb #9ff7b061
-def check_gridworld(data, counterfactual: str) -> None:
-    """Counterfactual pairs replay episodes from their seeds and actions: a `return` pair works in any midt environment
-    (gridworld or MiniGrid), `cue` also in a MiniGrid Memory task; the others edit a midt gridworld's state. A one-line
-    `ValueError` otherwise. `policy` and `epsilon` pairs come from the recorded data and work in any environment."""
+def _distinct(data, key: str) -> int:
+    "How many different values of the episode attribute `key` (`policy_id`, `epsilon`, `mission`) `data` records."
+    episodes = getattr(data, "episodes", None)
+    if episodes is None or key not in episodes: return 0
+    v = np.asarray(episodes[key])
+    if v.dtype.kind == "f": v = np.nan_to_num(v.astype(np.float64), nan=-1.0)   # NaN: the learning agent's own sampling
+    return len(set(v.tolist()) - {""})
+
+def counterfactuals_for(data, dt=None) -> list[str]:
+    "The counterfactual kinds that make patching pairs from `data` (and, for `mission`, the DT `dt`)."
+    family, latents = data.env_config.get("family"), getattr(data, "latents", {}) or {}
+    reads_returns = dt is None or _trained(dt).cfg.condition_on_return   # a return-blind (BC) DT ignores the target return
+    kinds = ["return"] if reads_returns else []                         # a replayed episode asked for another return
+    kinds += [k for k, attr in (("policy", "policy_id"), ("epsilon", "epsilon")) if _distinct(data, attr) > 1]
+    if family == "gridworld": kinds += ["cue", "held_key"]              # edits of a midt gridworld's state
+    elif family == "minigrid" and "cue_key" in latents: kinds.append("cue")   # a MiniGrid Memory task's cue, flipped
+    if _distinct(data, "mission") > 1 and (dt is None or _trained(dt).model.n_prefix): kinds.append("mission")
+    return kinds
+
+def check_gridworld(data, counterfactual: str, dt=None) -> None:
+    """A one-line `ValueError` unless `counterfactual` pairs can be made from `data` (and `dt`), naming what can:
+    `return` pairs replay episodes in any environment (for a DT that reads returns); `policy` / `epsilon` pairs need episodes by two agents or epsilons;
+    `cue` a midt gridworld or a MiniGrid Memory task (latent `cue_key`); `held_key` a midt gridworld; `mission` two
+    recorded missions and a mission model (`model.mission: true`)."""
+    kinds = counterfactuals_for(data, dt)
+    if counterfactual in kinds: return
     family = data.env_config.get("family")
-    if counterfactual in CONTEXT_KINDS: return
-    if counterfactual == "cue" and family == "minigrid" and "cue_key" in data.latents: return
-    if counterfactual != "return" and family != "gridworld":
-        raise ValueError(f"{data.path}: {counterfactual!r} counterfactual pairs edit a midt gridworld's state "
-                         f"(this data's environment family is {family!r}); use counterfactual 'return'")
+    env = data.env_config.get("env_id") or data.env_config.get("layout_name") or family
+    attr = {"policy": "policy_id", "epsilon": "epsilon"}.get(counterfactual)
+    if counterfactual == "return":
+        why = (f"return pairs change the target return, which {getattr(dt, 'name', 'the DT')} does not read (a return-blind "
+               f"checkpoint, model.condition_on_return: false)")
+    elif attr: why = f"its episodes record {_distinct(data, attr)} {attr} value(s); {counterfactual} pairs need two"
+    elif counterfactual == "cue": why = f"cue pairs flip the cue of a midt gridworld or a MiniGrid Memory task; {env} is neither"
+    elif counterfactual == "held_key": why = f"held_key pairs edit a midt gridworld's state; {env} is a {family} environment"
+    elif counterfactual == "mission" and _distinct(data, "mission") < 2:
+        why = f"its episodes record {_distinct(data, 'mission')} mission(s); mission pairs need two"
+    elif counterfactual == "mission":
+        why = (f"mission pairs change the instruction token: {getattr(dt, 'name', 'the DT')} has no mission token "
+               f"(trained with model.mission: false)")
+    else: why = "not a counterfactual kind"
+    raise ValueError(f"{data.path}: counterfactual {counterfactual!r}: {why}; valid for this data"
+                     f"{' and checkpoint' if dt is not None else ''}: {', '.join(kinds) or 'none'}")
 
 def patching_pairs(dt, data, counterfactual: str = "return", rtg_delta: float | None = None, num_episodes: int = 32,
                    num_pairs: int = 64, temperature: float = 0.5, seed: int = 0):
     """`num_pairs` pairs (drawn at random) from `num_episodes` of the DT's episodes at the data's best return; -> (pairs, delta).
     `policy` / `epsilon` / `mission`: pairs of recorded windows (`context_pairs`), delta None."""
-    check_gridworld(data, counterfactual)
+    check_gridworld(data, counterfactual, dt)
     dt = _trained(dt)
     if counterfactual in CONTEXT_KINDS: return context_pairs(dt, data, counterfactual, num_pairs, seed), None
     top = float(np.max(data.returns))

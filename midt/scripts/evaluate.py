@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -32,38 +33,110 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir"); p.add_argument("--device", default="cpu")
     p.add_argument("--allow-other-data", action="store_true",
                    help="accept a data file the checkpoint was not trained on (same state and action sizes)")
+    p.add_argument("--allow-other-env", action="store_true",
+                   help="accept an --env-layout other than the data's own task (same state and action sizes)")
     return p
 
 # %% ../../nbs/83_scripts.evaluate.ipynb #31385fe1
+def _env_identity(ecfg: dict) -> tuple:
+    "What makes two env_configs the same task: a MiniGrid id, or a gridworld's grid and layout config (not max_steps, not obs_mode)."
+    if ecfg.get("family") == "minigrid": return ("minigrid", ecfg.get("env_id"))
+    if ecfg.get("family") == "gridworld":
+        return ("gridworld", ecfg.get("layout_text"), json.dumps(ecfg.get("layout") or {}, sort_keys=True))
+    return (ecfg.get("family"), json.dumps(ecfg, sort_keys=True, default=str))
+
+def _env_name(ecfg: dict) -> str:
+    "A short name of an env_config: its MiniGrid id or layout name."
+    return str(ecfg.get("env_id") or ecfg.get("layout_name") or ecfg.get("family") or "an unnamed environment")
+
+def _check_env(a: argparse.Namespace, data, dt, bc=None, sizes=None) -> dict:
+    """The env_config to evaluate in: the data's, or `--env-layout`'s when it is the same task (or `--allow-other-env` is given).
+    `sizes(env_config)` checks the state and action sizes first (no flag makes another size fit)."""
+    from midt.envs.factory import env_config
+    own = data.env_config
+    if a.env_layout is None: ecfg = own
+    else:
+        ecfg = env_config(a.env_layout, obs_mode=own.get("obs_mode", "symbolic"), max_steps=own.get("max_steps", 100),
+                          view_size=own.get("view_size", 7))
+        if _env_identity(ecfg) == _env_identity(own): ecfg = own      # the data's own task: keep all its options
+    if sizes is not None: sizes(ecfg)
+    if a.allow_other_env: return ecfg
+    if _env_identity(ecfg) != _env_identity(own):
+        raise ValueError(f"--env-layout {a.env_layout}: not the environment of {a.data_path} ({_env_name(own)}); valid: "
+                         f"{_env_name(own)} (or leave --env-layout out), or pass --allow-other-env to evaluate in "
+                         f"{_env_name(ecfg)} anyway (with the data's max_steps {own.get('max_steps')})")
+    for name, model in (("--checkpoint", dt), ("--bc-checkpoint", bc)):
+        trained = getattr(model, "env_config", None)
+        if trained and _env_identity(trained) != _env_identity(ecfg):
+            raise ValueError(f"{name} {model.path}: trained in {_env_name(trained)}, not in {_env_name(ecfg)} (the environment "
+                             f"of {a.data_path}); pass --allow-other-env to evaluate it there anyway")
+    return ecfg
+
+def _data_policy(a: argparse.Namespace, data):
+    "The SB3 policy that recorded `data`, from `--dqn-model` (a `model.pt` of train_dqn: a state_dict, never unpickled)."
+    import torch
+    from pydantic import ValidationError
+    from stable_baselines3.common.env_util import make_vec_env
+    from midt.agents.dqn_trainer import build_algorithm, env_kwargs
+    from midt.envs.factory import make_env
+    from midt.utils.config import DQNConfig
+    path = a.dqn_model
+    collection = {k: v for k, v in data.collection_config.items() if k not in DQNConfig.removed_keys}  # older files
+    if not collection:
+        raise ValueError(f"--dqn-model {path}: {a.data_path} records no train_dqn config (collection_config), so which "
+                         f"policy recorded it is unknown")
+    if collection.get("algorithm") == "expert":
+        raise ValueError(f"the data's agent is 'expert' (a planner): it has no policy file for --dqn-model ({a.data_path} "
+                         f"was recorded by algorithm: expert; --dqn-model takes the model.pt of a dqn, ppo or a2c run)")
+    try: cfg = DQNConfig.model_validate(collection)
+    except ValidationError as e:
+        raise ValueError(f"--dqn-model {path}: the train_dqn config recorded in {a.data_path} is not usable "
+                         f"({e.error_count()} problem(s), first: {e.errors()[0]['loc']} {e.errors()[0]['msg']})") from None
+    if not path.is_file():
+        raise FileNotFoundError(f"--dqn-model {path}: " + ("is a folder, not a model.pt" if path.is_dir() else "file not found"))
+    unreadable = ValueError(f"--dqn-model {path}: not a policy state_dict midt can read (midt never unpickles)")
+    try: sd = torch.load(path, map_location="cpu", weights_only=True)   # a pickle, truncated or not a torch file at all
+    except Exception: raise unreadable from None
+    if not (isinstance(sd, dict) and sd and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items())):
+        raise unreadable
+    model = build_algorithm(cfg, make_vec_env(lambda: make_env(cfg.env_layout_path, **env_kwargs(cfg)), n_envs=1))
+    want = model.policy.state_dict()
+    few = lambda xs: ", ".join(xs[:2]) + (f" and {len(xs) - 2} more" if len(xs) > 2 else "")
+    problems = []
+    if missing := [k for k in want if k not in sd]: problems.append(f"missing {few(missing)}")
+    if unexpected := [k for k in sd if k not in want]: problems.append(f"unexpected {few(unexpected)}")
+    if shapes := [f"{k} {list(sd[k].shape)} (needed: {list(want[k].shape)})" for k in want if k in sd and sd[k].shape != want[k].shape]:
+        problems.append(f"shape of {few(shapes)}")
+    if problems:
+        raise ValueError(f"--dqn-model {path}: its net_arch does not match the data's (a {cfg.algorithm} policy with net_arch "
+                         f"{list(cfg.net_arch)} recorded {a.data_path}): " + "; ".join(problems))
+    model.policy.load_state_dict(sd)
+    return cfg, model
+
 def _inputs(a: argparse.Namespace) -> tuple:
     "Everything `main` needs, checked before any work: (data, env_config, actors, output folder)."
-    from midt.agents.dqn_trainer import load_policy              # torch, gymnasium, SB3: after the arguments are parsed,
-    from midt.envs.factory import env_config, make_env           # so that --help and usage errors answer at once
-    from midt.evaluation.rollout import SB3Actor
+    from midt.envs.factory import make_env                       # torch, gymnasium, SB3: after the arguments are parsed,
+    from midt.evaluation.rollout import SB3Actor                 # so that --help and usage errors answer at once
     from midt.training.checkpoint import CheckpointError, TrainedDT
-    from midt.utils.config import DQNConfig
     if a.target_returns is not None and len(a.target_returns) == 0: raise ValueError("--target-returns is empty")
     if a.target_returns is None and not a.calibration: raise ValueError("give --target-returns, --calibration, or both")
     dt = TrainedDT.load(a.checkpoint, device=a.device)
     try: data = dt.load_data(a.data_path, same_data=not a.allow_other_data)
     except CheckpointError as e:
         raise CheckpointError(f"{e}; pass --allow-other-data to evaluate on it anyway" if not a.allow_other_data else str(e)) from None
-    ecfg = data.env_config
-    if a.env_layout:
-        ecfg = env_config(a.env_layout, obs_mode=ecfg.get("obs_mode", "symbolic"), max_steps=ecfg.get("max_steps", 100),
-                          view_size=ecfg.get("view_size", 7))
-    env = make_env(ecfg)
-    dt.fits(env, name=a.env_layout or f"the environment of {a.data_path}")
+    bc = TrainedDT.load(a.bc_checkpoint, device=a.device) if a.bc_checkpoint else None
+    def sizes(ecfg):
+        env = make_env(ecfg)
+        dt.fits(env, name=a.env_layout or f"the environment of {a.data_path}")
+        if bc is not None: bc.fits(env, name="the BC checkpoint's environment")
+    ecfg = _check_env(a, data, dt, bc, sizes)
     out = a.output_dir or a.checkpoint.parent.parent/"eval"
     check_writable(out)                                           # before any work, and before anything is made
     actors = {"DT": dt.actor()}
-    if a.bc_checkpoint:
-        bc = TrainedDT.load(a.bc_checkpoint, device=a.device); bc.fits(env, name="the BC checkpoint's environment")
-        actors["BC"] = bc.actor()
+    if bc is not None: actors["BC"] = bc.actor()
     if a.dqn_model:
-        collection = {k: v for k, v in data.collection_config.items() if k not in DQNConfig.removed_keys}  # older files
-        dqn_cfg = DQNConfig.model_validate(collection)
-        actors[f"{dqn_cfg.algorithm.upper()} (data policy)"] = SB3Actor(load_policy(dqn_cfg, a.dqn_model))
+        dqn_cfg, policy = _data_policy(a, data)
+        actors[f"{dqn_cfg.algorithm.upper()} (data policy)"] = SB3Actor(policy)
     return data, ecfg, actors, out
 
 # %% ../../nbs/83_scripts.evaluate.ipynb #057e6ca1
@@ -75,6 +148,9 @@ def main(argv=None) -> int:
     try:
         for k in ("checkpoint", "data_path", "output_dir", "bc_checkpoint", "dqn_model"):   # read from where the command runs
             setattr(a, k, user_path(getattr(a, k)))
+        if a.env_layout is not None and not a.env_layout.strip():
+            raise ValueError("--env-layout is empty: give a layout name or file or a MiniGrid id, or leave the flag out "
+                             "to evaluate in the data's environment")
     except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
     if a.env_layout and os.path.isfile(a.env_layout): a.env_layout = str(user_path(a.env_layout))
     from midt.data.storage import DataFileError                  # the library, after the arguments are parsed (see `_inputs`)
@@ -83,10 +159,15 @@ def main(argv=None) -> int:
     try: data, ecfg, actors, out = _inputs(a)
     except (CheckpointError, DataFileError, OSError, ValueError) as e:   # OSError: unreadable input, unwritable output
         print(f"error: {one_line(e)}", file=sys.stderr); return 2
+    other_env = _env_identity(ecfg) != _env_identity(data.env_config)
+    if other_env:
+        print(f"[midt] evaluating in {_env_name(ecfg)}, not the data's {_env_name(data.env_config)} (--allow-other-env), "
+              f"max_steps {ecfg.get('max_steps')}")
     optimum = _optimum(ecfg)
     targets = [t * optimum for t in a.target_returns] if (a.relative and a.target_returns and optimum) else a.target_returns
     out.mkdir(parents=True, exist_ok=True)
-    metrics = {"checkpoint": str(a.checkpoint), "data_path": str(a.data_path), "optimal_return": optimum, "seed": a.seed}
+    metrics = {"checkpoint": str(a.checkpoint), "data_path": str(a.data_path), "optimal_return": optimum, "seed": a.seed,
+               "env_config": ecfg, "other_env": other_env}
     kw = dict(num_episodes=a.num_episodes, seed=a.seed, greedy=a.greedy)
     if targets:
         rows = compare_policies(actors, ecfg, targets, **kw)

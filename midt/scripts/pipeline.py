@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import sys
+import datetime
 import time
 from pathlib import Path
 
@@ -17,14 +18,14 @@ from ..utils.config import ConfigError, PipelineConfig, load_config, save_config
 from ..utils.io import (analysis_dir, check_parameters, check_writable, config_file, export_html, inside, notebook_path,
                            notebook_parameters, read_json, run_notebook, safe_name, stderr_is_terminal, user_path, write_json,
                            OneLineParser, check_interrupted, cli, int_arg, one_line, seed_arg)
-from ..envs.factory import env_config, make_env
+from ..envs.factory import env_config, is_minigrid, make_env
 from ..envs.layout import LayoutError
 from ..utils.seeding import set_seed
 from ..utils.executors import Executor, ExecutorError, add_executor_arguments, executor_from_args, set_threads
 
 # %% auto #0
-__all__ = ['STAGES', 'absolute_config', 'run_folder', 'check_environment', 'Stage', 'MissingStage', 'NotebookFailed',
-           'run_notebooks', 'run_pipeline', 'main']
+__all__ = ['STAGES', 'absolute_config', 'run_folder', 'check_environment', 'Stage', 'RunConflict', 'data_key',
+           'check_data_folder', 'set_aside', 'MissingStage', 'NotebookFailed', 'run_notebooks', 'run_pipeline', 'main']
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #3e5f00a2
 _PATH_KEYS = ("output_dir", "data_path", "checkpoint_path")
@@ -34,8 +35,9 @@ def absolute_config(cfg: PipelineConfig) -> PipelineConfig:
     def fix(sub):
         upd = {k: str(user_path(getattr(sub, k))) for k in _PATH_KEYS if k in type(sub).model_fields and getattr(sub, k)}
         return sub.model_copy(update=upd)
-    layout = cfg.dqn.env_layout_path
-    if os.path.isfile(layout) or "/" in layout or layout.endswith((".txt", ".json")): layout = str(user_path(layout))
+    layout = cfg.dqn.env_layout_path                 # MiniGrid-... / BabyAI-... is always an id, as train_dqn reads it
+    if not is_minigrid(layout) and (os.path.isfile(layout) or "/" in layout or layout.endswith((".txt", ".json"))):
+        layout = str(user_path(layout))
     dqn = fix(cfg.dqn).model_copy(update={"env_layout_path": layout})
     return cfg.model_copy(update={"output_dir": str(user_path(cfg.output_dir)), "dqn": dqn, "dt": fix(cfg.dt),
                                   "interp": fix(cfg.interp)})
@@ -45,12 +47,58 @@ def run_folder(cfg: PipelineConfig, output_dir: str | None = None) -> Path:
     out = user_path(output_dir or cfg.output_dir)
     return inside(out/safe_name(cfg.run_name, "run_name"), out, "run_name")
 
-def check_environment(cfg: PipelineConfig) -> dict:
-    "Build the run's environment once (a bad layout or an unknown MiniGrid id fails here, before any work): its `env_config`."
+def _check_model(cfg: PipelineConfig, found: dict):
+    "The DT's action count and observation type against the environment's."
+    from midt.agents.dqn_trainer import ConfigKeyError
+    env, m = cfg.dqn.env_layout_path, cfg.model
+    if m.action_dim != found["actions"]:
+        raise ConfigKeyError("model.action_dim", m.action_dim, f"{env} has {found['actions']} actions; set model.action_dim: {found['actions']}")
+    if m.obs_type == "pixels" and (is_minigrid(env) or cfg.dqn.obs_mode not in ("pixels", "pixel")):
+        what = "a MiniGrid task, whose observations are flat here" if is_minigrid(env) else f"observed as {cfg.dqn.obs_mode!r} (flat)"
+        raise ConfigKeyError("model.obs_type", m.obs_type, f"{env} is {what}; use symbolic (pixels needs dqn.obs_mode: pixels on a gridworld)")
+
+def _check_interp(cfg: PipelineConfig, found: dict, missions: int = 20):
+    "Probe targets and the counterfactual against the latents the environment reports (as `check_probe_targets` and `check_gridworld` will)."
+    from midt.agents.callbacks import NOT_LATENT
+    from midt.agents.dqn_trainer import ConfigKeyError
+    from midt.interp.counterfactuals import CONTEXT_KINDS
+    from midt.interp.probing import BUILTIN_TARGETS
+    env, ic, info = cfg.dqn.env_layout_path, cfg.interp, found["info"]
+    latents = [k for k in info if k not in NOT_LATENT]   # what the recorder stores of `info`
+    valid = list(dict.fromkeys([*BUILTIN_TARGETS, *sorted(latents), "policy", "epsilon", *(["mission"] if info.get("mission") else [])]))
+    for t in ic.probe_targets:
+        if t.split(":", 1)[-1] not in valid:
+            raise ConfigKeyError("interp.probe_targets", t, f"{env} has no such latent; valid: {', '.join(valid)}")
+    cf, family = ic.counterfactual, "minigrid" if is_minigrid(env) else "gridworld"
+    if cf == "cue" and family == "minigrid" and "cue_key" not in latents:
+        raise ConfigKeyError("interp.counterfactual", cf, f"{env} has no cue (a MiniGrid Memory task has one, cue_key); "
+                                                          f"use return, policy or epsilon")
+    if cf not in (*CONTEXT_KINDS, "return", "cue") and family != "gridworld":
+        raise ConfigKeyError("interp.counterfactual", cf, f"{cf!r} pairs edit a midt gridworld's state and {env} is a MiniGrid "
+                                                          f"task; use return, policy or epsilon")
+    if cf == "mission":
+        e = make_env(env, view_size=cfg.dqn.view_size, max_steps=cfg.dqn.max_episode_steps)
+        try: seen = {str(e.reset(seed=cfg.seed + s)[1].get("mission", "")) for s in range(missions)}
+        finally: e.close()
+        if len(seen) < 2:
+            raise ConfigKeyError("interp.counterfactual", cf, f"{env} asks for one mission ({sorted(seen)[0]!r}) over {missions} "
+                                 f"resets; mission pairs need at least two (e.g. MiniGrid-GoToDoor-5x5-v0); use return")
+
+def check_environment(
+    cfg: PipelineConfig,     # the run's config (paths absolute)
+    source: str = "config",  # the config file, named in the messages
+) -> dict:                   # the environment's `env_config`
+    "Check every key only the environment or this machine can judge, before any work: a `ConfigError` naming the file and the key."
+    from midt.agents.dqn_trainer import ConfigKeyError, check_device, check_dqn   # torch and SB3 only here: the notebook workers import this module
     d = cfg.dqn
-    ecfg = env_config(d.env_layout_path, obs_mode=d.obs_mode, max_steps=d.max_episode_steps, view_size=d.view_size)
-    make_env(ecfg).close()
-    return ecfg
+    try:
+        try: found = check_dqn(d.model_copy(update={"seed": cfg.seed}))   # built and reset once; the expert's task; dqn.device
+        except ConfigKeyError as e: raise e.under("dqn") from None
+        for section in ("dt", "interp"): check_device(getattr(cfg, section).device, f"{section}.device")
+        _check_model(cfg, found)
+        _check_interp(cfg, found)
+    except ConfigKeyError as e: raise ConfigError(f"{source}: {e}") from None
+    return env_config(d.env_layout_path, obs_mode=d.obs_mode, max_steps=d.max_episode_steps, view_size=d.view_size)
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #471e0de8
 def _hash(*parts) -> str:
@@ -68,6 +116,49 @@ class Stage:
     def finish(self, result: dict) -> dict:
         write_json(self.dir/"stage.json", {"key": self.key, "result": result}); return result
     def result(self) -> dict: return self._record()["result"]
+
+# %% ../../nbs/80_scripts.pipeline.ipynb #d4a7c2e9
+class RunConflict(ValueError):
+    "The run folder holds the data of another config (another layout, seed or agent setting): refused unless `force`."
+
+def data_key(cfg: PipelineConfig, ecfg: dict) -> str:
+    "The data stage's key: the agent's config, the environment and the seed (what the recorded data depend on)."
+    return _hash(cfg.dqn.model_dump(mode="json", exclude={"progress_bar", "output_dir"}), ecfg, cfg.seed)
+
+def _data_config(cfg: PipelineConfig) -> dict:
+    "The agent's config as the data stage gives it to `train_dqn` (and saves beside the data), less what does not change the data."
+    return cfg.dqn.model_copy(update={"seed": cfg.seed}).model_dump(mode="json", exclude={"progress_bar", "output_dir"})
+
+def check_data_folder(
+    cfg: PipelineConfig,   # the run's config (paths absolute)
+    ecfg: dict,            # its `check_environment`
+    force: bool = False,   # allowed: the caller moves the folder aside
+    source: str = "config",
+) -> bool:                 # True when the folder holds another config's data (and `force` was given)
+    "Refuse (`RunConflict`) a run folder whose data stage recorded another config's data, or whose data file another config wrote."
+    import yaml
+    run, key, new = run_folder(cfg), data_key(cfg, ecfg), _data_config(cfg)
+    if not run.is_dir(): return False                # nothing there yet (or a file: check_writable says so)
+    rec = Stage(run, "data", key, False)._record()
+    try: old = yaml.safe_load((run/"data"/"config.yaml").read_text())   # the agent's config, written by train_dqn with the data
+    except (OSError, ValueError, yaml.YAMLError): old = None
+    old = old if isinstance(old, dict) else {}
+    diff = [k for k in new if k in old and old[k] != new[k]]
+    # a finished data stage of another key; or data that train_dqn finished for another config before the stage was recorded
+    if not (rec.get("key", key) != key or (not rec and diff and (run/"data"/"data"/"transitions.h5").exists())): return False
+    if force: return True
+    what = ", ".join(f"{'seed' if k == 'seed' else 'dqn.' + k}: {old[k]!r} there, {new[k]!r} here" for k in diff[:3]) or "another environment"
+    raise RunConflict(f"{source}: key 'run_name' ({cfg.run_name!r}): the run folder {run} holds data from another config "
+                      f"({what}); use another run_name or output_dir, or --force to move that run aside and start again")
+
+def set_aside(run: Path) -> Path:
+    "Move a run folder whose results belong to other data to `<run>.replaced-<time>` beside it (nothing is deleted): the new run starts empty."
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        aside = run.with_name(f"{run.name}.replaced-{stamp}" + (f"-{i}" if i else ""))
+        if not aside.exists(): break
+    os.replace(run, aside)
+    return aside
 
 # %% ../../nbs/80_scripts.pipeline.ipynb #8ec49130
 class MissingStage(ValueError):
@@ -113,14 +204,14 @@ STAGES = ("environment", "data", "dt", "evaluation", "analysis", "report")
 
 class _Run:
     "One pipeline run's settings and what its stages found so far (the stages below read and extend it)."
-    def __init__(self, cfg: PipelineConfig, stages, seeds, force: bool, show: bool, executor: Executor):
+    def __init__(self, cfg: PipelineConfig, stages, seeds, force: bool, show: bool, executor: Executor, source: str = "config"):
         self.cfg, self.stages, self.force, self.show, self.executor = cfg, stages, force, show, executor
         self.run = run_folder(cfg)
-        self.ecfg = check_environment(cfg)               # a bad layout stops here, before the run folder exists
+        self.ecfg = check_environment(cfg, source)       # a bad layout or key stops here, before the run folder exists
         self.seeds = list(dict.fromkeys(seeds or [cfg.seed]))
         self.bases = {s: self.run if s == cfg.seed else self.run/f"seed_{s}" for s in self.seeds}
         self.tags = {s: "" if len(self.seeds) == 1 else f" (seed {s})" for s in self.seeds}
-        self.data_key = _hash(cfg.dqn.model_dump(mode="json", exclude={"progress_bar", "output_dir"}), self.ecfg, cfg.seed)
+        self.data_key = data_key(cfg, self.ecfg)
         self.metrics = {"run_name": cfg.run_name, "seed": cfg.seed, "seeds": {}, "stage_seconds": {}}
         self.prior = {}                                  # results of stages not asked for, recorded by an earlier run
 
@@ -185,7 +276,8 @@ def _data_stage(r: _Run):
         r.say(f"data: expert, {dqn_cfg.extra_episodes} episodes at each epsilon {', '.join(f'{e:g}' for e in dqn_cfg.extra_epsilons)}"
               if dqn_cfg.algorithm == "expert" else
               f"data: {dqn_cfg.algorithm} for {dqn_cfg.total_timesteps} steps on {dqn_cfg.n_envs} envs, recording every transition")
-        res = train_dqn(dqn_cfg, output_dir=str(st.dir))
+        res = train_dqn(dqn_cfg, output_dir=str(st.dir), force=True)   # the stage record (checked before any work) decides
+        save_config(cfg, st.dir/"run_config.yaml")    # the run's config as the data were made: the evaluation's dqn_config
         st.finish({**res.summary, "data_path": str(res.data_path), "model_path": str(res.model_path or "")})
     r.metrics["data"] = d = st.result(); r.timed("data", t)
     r.say(f"data: {d['episodes']} episodes, {d['transitions']} transitions, returns {d['return_min']:.2f}..{d['return_max']:.2f}")
@@ -241,7 +333,7 @@ def _notebook_jobs(r: _Run) -> tuple[list, list]:
                 jobs.append(("calibration", st.dir, {**common, "target_returns": e.target_returns or [],
                              "calibration_points": e.calibration_points, "num_episodes": e.num_episodes,
                              "temperature": e.temperature, "greedy": e.greedy, "seed": e.seed,
-                             "dqn_config": str(r.run/"config.yaml"), "dqn_policy": r.metrics["data"]["model_path"],
+                             "dqn_config": str(r.run/"data"/"run_config.yaml"), "dqn_policy": r.metrics["data"]["model_path"],
                              "title": f"{r.cfg.run_name}{tag}"}))
             pending.append((seed, "evaluation", st))
         if "analysis" in r.stages:
@@ -304,6 +396,7 @@ def run_pipeline(
     progress: bool | None = None,  # progress bars (None: only when stderr is a terminal)
     workers: int = 2,              # evaluation and analysis notebooks run side by side
     executor: Executor | str = "process", # "ray" (or a Ray `Executor`): each seed's DT and each notebook is a Ray task
+    source: str = "config",        # the config file, named in error messages
 ) -> dict:                         # the run's metrics (also in `metrics.json`)
     "Run the stages into `<output_dir>/<run_name>/`, skipping those already done with the same config."
     t0 = time.time()
@@ -312,17 +405,21 @@ def run_pipeline(
     show = stderr_is_terminal() if progress is None else progress
     cfg = absolute_config(cfg.model_copy(update={"output_dir": output_dir}) if output_dir else cfg)
     ex = executor if isinstance(executor, Executor) else Executor(executor, workers)
-    r = _Run(cfg, stages, seeds, force, show, ex)
-    _check_prior(r)
+    r = _Run(cfg, stages, seeds, force, show, ex, source)
+    replaced = check_data_folder(cfg, r.ecfg, force, source)   # another config's data: refused unless --force
+    _check_prior(r)                                  # (with other data, stages after 'data' need it: MissingStage)
     set_seed(cfg.seed)
     check_writable(r.run)
+    if replaced: r.say(f"--force: the run folder held another config's data; moved aside to {set_aside(r.run)}")
     r.run.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, r.run/"config.yaml")
+    pending = save_config(cfg, r.run/"config.pending.yaml")   # becomes config.yaml once the results it describes exist
     r.say(f"run folder: {r.run}")
     metrics = r.metrics
     if "environment" in stages: _environment_stage(r)
     if "data" in stages: _data_stage(r)
     elif "data" in r.prior: metrics["data"] = r.prior["data"]
+    if "data" in metrics and not (r.run/"data"/"run_config.yaml").exists():   # a run folder from before run_config.yaml
+        save_config(cfg, r.run/"data"/"run_config.yaml")                        # (same data key: the same agent config)
     with ex:                                         # a local Ray starts at its first task and stops here
         if "dt" in stages: _dt_stages(r)
         for seed in r.seeds:
@@ -332,6 +429,9 @@ def run_pipeline(
     main_seed = metrics["seeds"].get(str(cfg.seed), {})
     metrics.update({k: main_seed[k] for k in ("dt", "evaluation", "analysis") if k in main_seed})
     metrics["seconds"] = round(time.time() - t0, 1)
+    if "report" in stages:                           # the report of the earlier results goes with them
+        for f in ("report.html", "report.ipynb"): (r.run/f).unlink(missing_ok=True)
+    os.replace(pending, r.run/"config.yaml")         # the config, then the metrics, of the results now in the folder
     write_json(r.run/"metrics.json", metrics)
     if "report" in stages:
         _report_stage(r)
@@ -347,13 +447,14 @@ def run_pipeline(
 def main(argv: list[str] | None = None) -> int:
     "Command line: `python -m midt.scripts.pipeline --config configs/quickstart.yaml` (exit 0, 1 when a stage failed, 2 on bad input)."
     from papermill.exceptions import PapermillExecutionError
+    import midt.scripts.pipeline as exported   # under `python -m` this module is __main__; the stages raise the exported classes
     p = OneLineParser(prog="python -m midt.scripts.pipeline", description="Run the midt pipeline.")
     p.add_argument("--config", default="configs/quickstart.yaml",
                    help="pipeline YAML (see midt.utils.config.PipelineConfig), or a shipped config's name (quickstart)")
     p.add_argument("--output-dir", default=None, help="overrides the config's output_dir")
     p.add_argument("--seed", type=seed_arg, default=None, help="overrides the config's seed (data and the main DT)")
     p.add_argument("--seeds", type=seed_arg, nargs="+", default=None, help="train and analyse the DT once per seed (same data)")
-    p.add_argument("--force", action="store_true", help="rerun stages whose outputs exist")
+    p.add_argument("--force", action="store_true", help="rerun stages whose outputs exist (a run folder of another config's data is moved aside)")
     p.add_argument("--workers", type=int_arg(1, 64, "a number of workers"), default=2, help="evaluation and analysis notebooks run side by side (default 2)")
     p.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES),
                    help="stages to run (each needs the ones before it to have run once)")
@@ -361,22 +462,23 @@ def main(argv: list[str] | None = None) -> int:
     try: a = p.parse_args(argv)
     except SystemExit as e: return int(e.code or 0)
     try:                                                  # every check before the run folder is made
-        cfg = load_config(config_file(a.config), PipelineConfig, check_paths=False,
-                          **({"seed": a.seed} if a.seed is not None else {}))
+        path = config_file(a.config)
+        cfg = load_config(path, PipelineConfig, check_paths=False, **({"seed": a.seed} if a.seed is not None else {}))
         cfg = absolute_config(cfg.model_copy(update={"output_dir": a.output_dir}) if a.output_dir else cfg)
         run = run_folder(cfg)
-        check_environment(cfg)
+        ecfg = check_environment(cfg, str(path))
         check_writable(run)
+        check_data_folder(cfg, ecfg, a.force, str(path))
         ex = executor_from_args(a)
     except (ConfigError, LayoutError, OSError, ValueError, ExecutorError) as e:
         print(f"error: {one_line(e)}", file=sys.stderr); return 2
     if a.workers < 1: print(f"error: --workers must be at least 1, got {a.workers}", file=sys.stderr); return 2
-    try: run_pipeline(cfg, None, a.force, tuple(a.stages), a.seeds, workers=a.workers, executor=ex)
-    except MissingStage as e:                             # raised before the run folder is made
+    try: run_pipeline(cfg, None, a.force, tuple(a.stages), a.seeds, workers=a.workers, executor=ex, source=str(path))
+    except (MissingStage, RunConflict, exported.MissingStage, exported.RunConflict) as e:   # raised before the run folder is made
         print(f"error: {one_line(e)}", file=sys.stderr); return 2
     except ExecutorError as e:                            # Ray could not start, or a task asks for more than the cluster has
         print(f"error: {one_line(e)}; finished stages are kept, rerunning resumes", file=sys.stderr); return 2
-    except NotebookFailed as e:
+    except (NotebookFailed, exported.NotebookFailed) as e:    # a worker's failure arrives as the exported class
         print(f"error: {e}; rerunning resumes at this stage", file=sys.stderr); return 1
     except PapermillExecutionError as e:
         partial = getattr(e, "partial_notebook", "")

@@ -56,7 +56,7 @@ def main(argv=None) -> int:
             raise CheckpointError(f"{e}; pass --allow-other-data to analyse it anyway" if not a.allow_other_data else str(e)) from None
         targets = a.probe_target or list(cfg.probe_targets)
         if a.run_probing: check_probe_targets(targets, data)
-        if run_patching: check_gridworld(data, cfg.counterfactual)
+        if run_patching: check_gridworld(data, cfg.counterfactual, dt)   # the pairs' kind fits data and model
         check_writable(cfg.output_dir)                                # before any work, and before anything is made
     except (ConfigError, CheckpointError, DataFileError, OSError, ValueError) as e:  # OSError: unreadable input, unwritable output
         print(f"error: {one_line(e)}", file=sys.stderr); return 2

@@ -8,11 +8,10 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
+from pathlib import Path
 
-from ..envs.factory import make_env
-from ..envs.layout import LayoutError
 from ..utils.config import ConfigError, DQNConfig, load_config
-from ..utils.io import OneLineParser, one_line
+from ..utils.io import OneLineParser, cli, one_line
 
 # %% auto #0
 __all__ = ['parse_args', 'main']
@@ -25,11 +24,13 @@ def parse_args(argv=None):
     p.add_argument("--total-timesteps", type=int, help="overrides `total_timesteps`")
     p.add_argument("--seed", type=int, help="overrides `seed`")
     p.add_argument("--output-dir", help="overrides `output_dir`")
+    p.add_argument("--force", action="store_true", help="replace the data of an earlier run in output_dir")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
+@cli
 def main(argv=None) -> int:
-    "Command line entry point; returns the exit status (2: bad input, with one line `error: ...` on stderr)."
+    "Command line entry point; returns the exit status (2: bad input, with one line `error: ...` on stderr; 130: Ctrl-C)."
     try: a = parse_args(argv)
     except SystemExit as e: return int(e.code or 0)
     over = {k: v for k, v in {"algorithm": a.algo, "total_timesteps": a.total_timesteps, "seed": a.seed,
@@ -39,17 +40,17 @@ def main(argv=None) -> int:
         cfg = load_config(a.config, DQNConfig, check_paths=True, **over)
     except ConfigError as e:
         print(f"error: {one_line(e)}", file=sys.stderr); return 2
-    from midt.agents.dqn_trainer import check_expert, env_kwargs, train_dqn   # torch and SB3 (7 s): after the arguments, so --help answers at once
-    try:
-        make_env(cfg.env_layout_path, **env_kwargs(cfg)).close()           # the env must exist before anything runs
-    except (LayoutError, ValueError, OSError) as e:  # a refused layout, an unknown MiniGrid id
-        print(f"error: {a.config}: key 'env_layout_path' ({cfg.env_layout_path!r}): {one_line(e)}", file=sys.stderr); return 2
-    try: check_expert(cfg)
-    except ValueError as e: print(f"error: {a.config}: key 'algorithm' ('expert'): {one_line(e)}", file=sys.stderr); return 2
+    from midt.agents.dqn_trainer import ConfigKeyError, check_dqn, train_dqn   # torch and SB3 (7 s): after the arguments, so --help answers at once
+    try: check_dqn(cfg)                               # the task, the device, and the env built and reset once
+    except ConfigKeyError as e: print(f"error: {a.config}: {one_line(e)}", file=sys.stderr); return 2
+    data = Path(cfg.output_dir)/"data"/"transitions.h5"
+    if data.exists() and not a.force:
+        print(f"error: {a.config}: key 'output_dir' ({cfg.output_dir!r}): {data} holds the data of an earlier run; "
+              f"use another output_dir (--output-dir), or --force to replace it", file=sys.stderr); return 2
     if cfg.use_wandb and importlib.util.find_spec("wandb") is None:
         print(f"error: {a.config}: key 'use_wandb': true needs the `wandb` package (pip install wandb), or set it to false",
               file=sys.stderr); return 2
-    try: res = train_dqn(cfg)
+    try: res = train_dqn(cfg, force=a.force)
     except OSError as e:  # an output folder that cannot be written
         print(f"error: {a.config}: key 'output_dir' ({cfg.output_dir!r}): {one_line(e)}", file=sys.stderr); return 2
     s = res.summary

@@ -18,13 +18,17 @@ from .io import atomic_write, safe_name
 
 # %% auto #0
 __all__ = ['DEVICE_CHOICES', 'PathStr', 'InputPath', 'Name', 'Count', 'Seed', 'Prob', 'Device', 'ObsMode', 'MINIGRID_PREFIXES',
-           'ProbeTarget', 'T', 'ConfigError', 'resolve_device', 'MidtConfig', 'DQNConfig', 'DTTrainConfig',
-           'DTModelConfig', 'InterpConfig', 'EvalConfig', 'PipelineConfig', 'StrictYAMLLoader', 'read_yaml',
-           'load_config', 'save_config', 'config_table']
+           'ProbeTarget', 'T', 'ConfigError', 'KeyedValueError', 'resolve_device', 'MidtConfig', 'DQNConfig',
+           'DTTrainConfig', 'DTModelConfig', 'InterpConfig', 'EvalConfig', 'PipelineConfig', 'StrictYAMLLoader',
+           'read_yaml', 'load_config', 'save_config', 'config_table']
 
 # %% ../../nbs/00_utils.config.ipynb #48b2911d
 class ConfigError(ValueError):
     "A config file that cannot be used; the message names the file and every offending key."
+
+class KeyedValueError(ValueError):
+    "Raised by a model validator about one key (dotted, relative to the model), so the error names it, not `<top level>`."
+    def __init__(self, key: str, message: str): super().__init__(message); self.key = key
 
 # %% ../../nbs/00_utils.config.ipynb #e9f8d0e7
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
@@ -139,7 +143,7 @@ class DQNConfig(MidtConfig):
     @model_validator(mode="after")
     def _expert_records_episodes(self):
         if self.algorithm == "expert" and self.extra_episodes == 0:
-            raise ValueError("algorithm 'expert' trains nothing: it records extra_episodes per epsilon (set extra_episodes > 0)")
+            raise KeyedValueError("extra_episodes", "algorithm 'expert' trains nothing: it records extra_episodes per epsilon (set extra_episodes > 0)")
         return self
 
 # %% ../../nbs/00_utils.config.ipynb #60332e08
@@ -255,10 +259,11 @@ class PipelineConfig(MidtConfig):
     @model_validator(mode="after")
     def _mission_needs_a_task_with_missions(self):
         if self.model.mission and not self.dqn.env_layout_path.startswith(MINIGRID_PREFIXES):
-            raise ValueError(f"model.mission: true needs a MiniGrid or BabyAI task (env_layout_path MiniGrid-... or BabyAI-...); "
-                             f"the gridworld layout {self.dqn.env_layout_path!r} has no mission")
+            raise KeyedValueError("model.mission", f"the setting model.mission: true needs a MiniGrid or BabyAI task (dqn.env_layout_path "
+                                  f"MiniGrid-... or BabyAI-...); the gridworld layout {self.dqn.env_layout_path!r} has no mission")
         if self.interp.counterfactual == "mission" and not self.model.mission:
-            raise ValueError("interp.counterfactual: mission changes the mission token; it needs model.mission: true")
+            raise KeyedValueError("interp.counterfactual", "mission changes the mission token; it needs model.mission: true "
+                                  "(or another counterfactual: return, cue, held_key, policy, epsilon)")
         return self
 
 # %% ../../nbs/00_utils.config.ipynb #c02d44c8
@@ -285,6 +290,8 @@ def _describe(e: dict) -> str:
         kind = "an integer" if e["type"] == "int_type" else "a number"
         return f"expected {kind}, got {str(v).lower()} (true/false is not a number)"
     if e["type"] == "int_type" and isinstance(v, float): return f"expected an integer, got {v!r} (write it without a decimal point)"
+    if e["type"] in ("int_type", "float_type") and isinstance(v, str) and (why := _yaml11_number(v)):
+        return f"expected {'an integer' if e['type'] == 'int_type' else 'a number'}, got {v!r} ({why})"
     if e["type"] == "value_error": return e["msg"].removeprefix("Value error, ")  # our own messages name the value
     return f"{e['msg']} (got {_repr.repr(v)})"
 
@@ -292,6 +299,7 @@ def _format_validation(path, err: ValidationError, model) -> str:
     lines, owners = [f"{path}: invalid {model.__name__} ({err.error_count()} problem{'s'*(err.error_count()>1)}):"], []
     for e in err.errors():
         loc, owner = e["loc"], _owner(model, e["loc"])
+        if isinstance(cause := (e.get("ctx") or {}).get("error"), KeyedValueError): loc = (*loc, *cause.key.split("."))
         if e["type"] == "extra_forbidden" and loc and loc[-1] in owner.removed_keys:
             lines.append(f"  key '{_key(loc)}' is no longer supported: {owner.removed_keys[loc[-1]]}"); continue
         lines.append(f"  key '{_key(loc)}': {_describe(e)}")
@@ -323,7 +331,9 @@ def _check_paths(cfg: BaseModel, path, prefix=()) -> list[str]:
 
 # %% ../../nbs/00_utils.config.ipynb #d1f8c37a
 class StrictYAMLLoader(yaml.SafeLoader):
-    "`yaml.SafeLoader` that refuses a key written twice in one mapping, and reads `1e-4` as a float (as YAML 1.2 does)."
+    """`yaml.SafeLoader` that refuses a key written twice in one mapping, and reads numbers as YAML 1.2 does: `1e-4` is a
+    float, while YAML 1.1's base-60 (`1:30`, read as 90) and leading-zero octal (`010`, read as 8) stay strings, which a
+    number's type check then refuses, naming the key."""
     yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
 
     def construct_mapping(self, node, deep=False):
@@ -341,9 +351,26 @@ class StrictYAMLLoader(yaml.SafeLoader):
                         k.start_mark)
         return super().construct_mapping(node, deep)
 
-StrictYAMLLoader.add_implicit_resolver(
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+StrictYAMLLoader.yaml_implicit_resolvers = {c: [(t, r) for t, r in rs if t not in _NUMBER_TAGS]
+                                            for c, rs in StrictYAMLLoader.yaml_implicit_resolvers.items()}
+StrictYAMLLoader.add_implicit_resolver(   # YAML 1.1's ints without base 60 and without octal 0NN (0b, 0x and 1_000 stay)
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"), list("-+0123456789"))
+StrictYAMLLoader.add_implicit_resolver(   # YAML 1.1's floats without base 60, and 1e-4 (YAML 1.2) too
     "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
+                   |[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)
+                   |[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+)$""", re.X), list("-+0123456789."))
+
+def _yaml11_number(text: str) -> str | None:
+    "Why YAML 1.1 would read `text` as a number that midt reads as a string (base 60, octal), or None."
+    s = text.strip()
+    if re.fullmatch(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?", s): kind = "base-60"
+    elif re.fullmatch(r"[-+]?0[0-7_]+", s): kind = "octal"
+    else: return None
+    try: value = yaml.safe_load(s)                                     # what YAML 1.1 makes of it
+    except yaml.YAMLError: value = "?"
+    return f"YAML 1.1 would read it as the {kind} number {value!r}; midt does not: write the number you mean"
 
 def read_yaml(
     path: str | os.PathLike,  # a YAML file (UTF-8, at most 1 MiB)

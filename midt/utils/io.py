@@ -69,9 +69,17 @@ def _jsonable(o):
     if isinstance(o, (set, frozenset)): return sorted(o)
     return float(o)
 
+def _finite(o):
+    "`o` with every NaN or infinite number as None (JSON has no NaN; `json.dumps` would write a bare `NaN`)."
+    if isinstance(o, float): return o if math.isfinite(o) else None        # numpy's float64 too
+    if isinstance(o, dict): return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [_finite(v) for v in o]
+    if hasattr(o, "tolist") and not isinstance(o, (str, bytes)): return _finite(o.tolist())   # numpy scalars and arrays, tensors
+    return o
+
 def write_json(path: str | os.PathLike, obj) -> Path:
-    "Write `obj` as indented JSON, atomically (numpy values become plain numbers)."
-    return atomic_write(path, json.dumps(obj, indent=2, default=_jsonable))
+    "Write `obj` as indented, valid JSON, atomically (numpy values become plain numbers; NaN and infinities become null)."
+    return atomic_write(path, json.dumps(_finite(obj), indent=2, default=lambda o: _finite(_jsonable(o)), allow_nan=False))
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
     "Write text (UTF-8), atomically."
