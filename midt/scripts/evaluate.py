@@ -113,6 +113,7 @@ def _data_policy(a: argparse.Namespace, data):
     model.policy.load_state_dict(sd)
     return cfg, model
 
+# %% ../../nbs/83_scripts.evaluate.ipynb #3f0d43fc
 def _inputs(a: argparse.Namespace) -> tuple:
     "Everything `main` needs, checked before any work: (data, env_config, actors, output folder)."
     from midt.envs.factory import make_env                       # torch, gymnasium, SB3: after the arguments are parsed,
