@@ -1,5 +1,5 @@
-"""How high can a mean return go on MiniGrid-Dynamic-Obstacles-8x8-v0? Two policies that see the whole grid, side by
-side on the same seeds:
+"""How high can a mean return go on MiniGrid-Dynamic-Obstacles-8x8-v0? Three policies that see the whole grid,
+side by side on the same seeds:
 
 - a greedy router: forward when the next cell on a shortest route is free, else turn toward the other useful
   direction (it never walks into a ball, so it never collides);
@@ -137,7 +137,7 @@ def run_sampled_futures(ep: Episode, seed: int, samples: int = 8, rng_seed: int 
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument("--episodes", type=int, default=300, help="seeds 0.. for the greedy router and the hindsight bound")
     ap.add_argument("--planner-episodes", type=int, default=100, help="the first seeds for the sampled-futures planner (slow: ~1 s an episode)")
     ap.add_argument("--samples", type=int, default=8, help="futures the planner samples at each step")

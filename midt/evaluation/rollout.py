@@ -22,8 +22,8 @@ from ..utils.tracking import progress_bar
 
 # %% auto #0
 __all__ = ['Actor', 'DTActor', 'SB3Actor', 'CallableActor', 'Episode', 'rollout', 'bootstrap_ci', 'summarize',
-           'calibration_targets', 'calibration_metrics', 'plot_calibration', 'calibrate', 'compare_policies',
-           'markdown_table', 'record_episode_gif']
+           'calibration_targets', 'calibration_metrics', 'calibration_line', 'plot_calibration', 'calibrate',
+           'compare_policies', 'markdown_table', 'record_episode_gif']
 
 # %% ../../nbs/60_evaluation.rollout.ipynb #5b01aeb1
 class Actor:
@@ -232,14 +232,17 @@ def calibration_targets(data_returns: np.ndarray, n: int = 9, beyond: float = 0.
 
 def calibration_metrics(summary: list[dict], support: tuple[float, float]) -> dict:
     """Inside the data's return range (the `support`): Spearman rho, slope, mean absolute calibration error, and success and
-    normalised return at the highest target there (the data's best return). `*_all` / `*_beyond`: over every target."""
+    normalised return at the highest target there (the data's best return). `*_all` / `*_beyond`: over every target.
+    With fewer than 3 targets inside, rho is None (and the `*_at_top` values too when none is inside)."""
     from scipy.stats import spearmanr
     t = np.array([s["target_return"] for s in summary]); m = np.array([s["return_mean"] for s in summary])
     inside = (t >= support[0] - 1e-6) & (t <= support[1] + 1e-6)
-    def rho(sel):   # a constant curve (e.g. greedy actions that ignore the target) has no rank correlation: 0
-        return float(spearmanr(t[sel], m[sel]).statistic) if sel.sum() > 2 and np.ptp(m[sel]) > 0 else 0.0
+    def rho(sel):   # fewer than 3 targets: undefined (None); a constant curve (greedy actions that ignore the target): 0
+        if sel.sum() < 3: return None
+        return float(spearmanr(t[sel], m[sel]).statistic) if np.ptp(m[sel]) > 0 else 0.0
     slope = float(np.polyfit(t[inside], m[inside], 1)[0]) if inside.sum() >= 2 else float("nan")
-    top = summary[int(np.flatnonzero(inside)[np.argmax(t[inside])])] if inside.any() else summary[int(np.argmax(t))]
+    none = dict.fromkeys(("target_return", "success_rate", "normalized_return", "return_mean", "return_ci_low", "return_ci_high"))
+    top = summary[int(np.flatnonzero(inside)[np.argmax(t[inside])])] if inside.any() else none   # no target inside: undefined
     last = summary[int(np.argmax(t))]
     return {"spearman_rho": rho(inside), "spearman_rho_all": rho(np.ones_like(inside)), "slope_in_support": slope,
             "mace_in_support": float(np.abs(m[inside] - t[inside]).mean()) if inside.any() else float("nan"),
@@ -247,7 +250,18 @@ def calibration_metrics(summary: list[dict], support: tuple[float, float]) -> di
             "normalized_return_at_top": top["normalized_return"], "return_at_top": top["return_mean"],
             "return_ci_at_top": [top["return_ci_low"], top["return_ci_high"]],
             "normalized_return_beyond": last["normalized_return"], "success_rate_beyond": last["success_rate"],
-            "support": [float(support[0]), float(support[1])], "targets": t.tolist()}
+            "support": [float(support[0]), float(support[1])], "targets": t.tolist(), "targets_in_support": int(inside.sum())}
+
+def calibration_line(cal: dict) -> str:
+    "One line for a person: rho over the data's returns and the result at the data's best return (or why there is none)."
+    lo, hi = cal["support"]
+    if cal["spearman_rho"] is None:
+        return (f"no calibration over the data's returns ({lo:.2f}..{hi:.2f}): {cal['targets_in_support']} of the targets "
+                f"{', '.join(f'{x:g}' for x in cal['targets'])} lie there, 3 are needed")
+    at_top = (f"normalised return {cal['normalized_return_at_top']:.3f}" if cal["normalized_return_at_top"] is not None
+              else f"mean return {cal['return_at_top']:.3f}")
+    return (f"Spearman rho {cal['spearman_rho']:.3f} over the data's returns, at the data's best return "
+            f"{cal['top_target']:.2f}: {at_top}, success {cal['success_rate_at_top']:.2f}")
 
 # %% ../../nbs/60_evaluation.rollout.ipynb #ec915e97
 def plot_calibration(
@@ -273,7 +287,8 @@ def plot_calibration(
     ax.plot(t, m, "o-", color="tab:blue", label="achieved (mean)")
     ax.set_xlabel("target return"); ax.set_ylabel("achieved return")
     if metrics:
-        title += f"  (Spearman ρ {metrics['spearman_rho']:.2f}, slope {metrics['slope_in_support']:.2f}, MACE {metrics['mace_in_support']:.2f})"
+        title += (f"  (Spearman ρ {metrics['spearman_rho']:.2f}, slope {metrics['slope_in_support']:.2f}, MACE {metrics['mace_in_support']:.2f})"
+                  if metrics["spearman_rho"] is not None else f"  ({metrics['targets_in_support']} targets in the data's range: no ρ)")
     ax.set_title(title, fontsize=9); ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     if path is not None: Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110)

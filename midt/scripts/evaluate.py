@@ -155,7 +155,7 @@ def main(argv=None) -> int:
     except ValueError as e: print(f"error: {e}", file=sys.stderr); return 2
     if a.env_layout and os.path.isfile(a.env_layout): a.env_layout = str(user_path(a.env_layout))
     from midt.data.storage import DataFileError                  # the library, after the arguments are parsed (see `_inputs`)
-    from midt.evaluation.rollout import _optimum, calibrate, compare_policies, markdown_table, record_episode_gif
+    from midt.evaluation.rollout import _optimum, calibrate, calibration_line, compare_policies, markdown_table, record_episode_gif
     from midt.training.checkpoint import CheckpointError
     try: data, ecfg, actors, out = _inputs(a)
     except (CheckpointError, DataFileError, OSError, ValueError) as e:   # OSError: unreadable input, unwritable output
@@ -179,8 +179,8 @@ def main(argv=None) -> int:
         cal, summary, _ = calibrate(actors["DT"], ecfg, data.returns, num_episodes=a.num_episodes, seed=a.seed,
                                     greedy=a.greedy, temperature=a.temperature, path=out/"calibration.png")
         metrics["calibration"] = cal; metrics["calibration_summary"] = summary
-        print(f"calibration: Spearman rho {cal['spearman_rho']:.3f}, slope in support {cal['slope_in_support']:.3f}, "
-              f"MACE in support {cal['mace_in_support']:.3f}, success at the top target {cal['success_rate_at_top']:.2f}")
+        print(f"calibration: {calibration_line(cal)}; slope in support {cal['slope_in_support']:.3f}, "
+              f"MACE in support {cal['mace_in_support']:.3f}")
     top = max(targets or metrics["calibration"]["targets"])
     record_episode_gif(actors["DT"], ecfg, top, out/"episode.gif", seed=a.seed, greedy=a.greedy)
     write_json(out/"metrics.json", metrics)

@@ -354,6 +354,7 @@ def _notebook_jobs(r: _Run) -> tuple[list, list]:
 
 def _notebook_stages(r: _Run):
     "Run the evaluation and analysis notebooks side by side, then record their results."
+    from midt.evaluation.rollout import calibration_line   # torch: as for train_dqn
     t = time.time()
     jobs, pending = _notebook_jobs(r)
     run_notebooks([j for j in jobs if j[0] != "circuits"], show=r.show, desc="evaluation and analysis", executor=r.executor)
@@ -364,10 +365,7 @@ def _notebook_stages(r: _Run):
             if not st.done: st.finish(read_json(st.dir/"metrics.json", "calibration metrics"))
             m["evaluation"] = st.result()
             c = m["evaluation"]["calibration"]
-            at_top = (f"normalised return {c['normalized_return_at_top']:.3f}" if c["normalized_return_at_top"] is not None
-                      else f"mean return {c['return_at_top']:.3f}")
-            r.say(f"evaluation{tag}: Spearman rho {c['spearman_rho']:.3f} over the data's returns, at the data's best return "
-                  f"{c['top_target']:.2f}: {at_top}, success {c['success_rate_at_top']:.2f} -> {st.dir/'calibration.png'}")
+            r.say(f"evaluation{tag}: {calibration_line(c)} -> {st.dir/'calibration.png'}")
         else:
             if not st.done: st.finish({k: read_json(st.dir/k/"metrics.json", f"{k} metrics") for k in ("attention", "probing", "patching", "interventions", "circuits")})
             m["analysis"] = a = st.result()
