@@ -165,3 +165,21 @@ raise SystemExit(cli(main)())
                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert p.returncode == 130, p.stderr
     assert p.stderr.strip().splitlines() == ["interrupted: finished work is kept; rerun the same command to resume"], p.stderr
+
+
+def test_ctrl_c_inside_code_made_by_exec_still_exits_130(tmp_path):
+    """A Ctrl-C that lands while a module builds its dataclasses (code run by `exec` on a string): CPython remembers it
+    and, under `python -m`, would end the process with SIGINT (-2) after the command had already returned 130."""
+    (tmp_path/"ki_command.py").write_text("""
+import sys
+from midt.utils.io import cli
+@cli
+def main():
+    exec("raise KeyboardInterrupt")
+    return 0
+sys.exit(main())
+""")
+    p = subprocess.run([sys.executable, "-m", "ki_command"], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                       env={**ENV, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"})
+    assert p.returncode == 130, (p.returncode, p.stderr)
+    assert p.stderr.strip() == "interrupted: finished work is kept; rerun the same command to resume"

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..utils.config import ConfigError, PipelineConfig, load_config, save_config
 from ..utils.io import (analysis_dir, check_parameters, check_writable, config_file, export_html, inside, notebook_path,
                            notebook_parameters, read_json, run_notebook, safe_name, stderr_is_terminal, user_path, write_json,
-                           OneLineParser, check_interrupted, cli, int_arg, one_line, seed_arg)
+                           OneLineParser, check_interrupted, cli, int_arg, interrupted, one_line, seed_arg)
 from ..envs.factory import env_config, is_minigrid, make_env
 from ..envs.layout import LayoutError
 from ..utils.seeding import set_seed
@@ -483,10 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: a notebook failed at cell {e.exec_count}: {e.ename}: {e.evalue}\n"
               f"  the partial notebook is kept at {partial}; rerunning resumes at this stage", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        import signal
-        signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut short the cleanup
-        print("interrupted: finished stages are kept; rerun the same command to resume", file=sys.stderr); return 130
+    except KeyboardInterrupt: return interrupted("interrupted: finished stages are kept; rerun the same command to resume")
     except OSError as e:                                  # a full disk, a folder removed under the run
         print(f"error: {one_line(e)}; finished stages are kept, rerunning resumes", file=sys.stderr); return 1
     return 0

@@ -22,7 +22,7 @@ __all__ = ['SHIPPED_KINDS', 'PATH_PARAMETERS', 'SEED_MAX', 'seed_arg', 'fsync_di
            'read_json', 'user_path', 'safe_name', 'inside', 'plain_value', 'parse_value', 'shipped_dir',
            'shipped_configs', 'config_file', 'analysis_dir', 'notebook_path', 'notebook_parameters', 'check_parameters',
            'notebook_values', 'check_values', 'check_writable', 'stderr_is_terminal', 'run_notebook', 'export_html',
-           'one_line', 'int_arg', 'float_arg', 'OneLineParser', 'check_interrupted', 'cli']
+           'one_line', 'int_arg', 'float_arg', 'OneLineParser', 'check_interrupted', 'interrupted', 'cli']
 
 # %% ../../nbs/03_utils.io.ipynb #2edc7774
 def fsync_dir(folder: str | os.PathLike):
@@ -413,6 +413,17 @@ def check_interrupted():
     "Raise KeyboardInterrupt when a Ctrl-C was seen (call between steps of long work)."
     if _INTERRUPTED: raise KeyboardInterrupt
 
+def interrupted(message: str) -> int:
+    """After a caught Ctrl-C: ignore another (it must not cut the cleanup short), print `message`, and return 130.
+    CPython remembers a KeyboardInterrupt that left code run by `exec` on a string (every dataclass made at import
+    does that) and, at exit, kills the process with SIGINT even though the exception was handled here; running such
+    code once more resets that record, so the exit status is 130 wherever the Ctrl-C landed."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exec("None")
+    print(message, file=sys.stderr)
+    return 130
+
 def cli(main: Callable[..., int]) -> Callable[..., int]:
     "Wrap a command's `main`: Ctrl-C is one line and exit 130; a broken pipe exits quietly; any other unexpected error is one `error:` line (exit 1; `MIDT_DEBUG=1` shows the traceback)."
     import functools
@@ -423,10 +434,7 @@ def cli(main: Callable[..., int]) -> Callable[..., int]:
             rc = main(*args, **kwargs)
             if _INTERRUPTED and rc != 130: raise KeyboardInterrupt   # a Ctrl-C that landed where Python could only ignore it
             return rc
-        except KeyboardInterrupt:
-            import signal
-            signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C must not cut short the cleanup (or kill us with -SIGINT)
-            print("interrupted: finished work is kept; rerun the same command to resume", file=sys.stderr); return 130
+        except KeyboardInterrupt: return interrupted("interrupted: finished work is kept; rerun the same command to resume")
         except BrokenPipeError: return 1
         except SystemExit: raise
         except Exception as e:
