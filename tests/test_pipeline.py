@@ -128,10 +128,10 @@ def test_a_bad_layout_is_one_line_before_the_run_folder_exists(repo, tmp_path):
 
 def test_targets_outside_the_datas_returns_give_no_calibration_in_words_not_a_number(repo, tmp_path):
     cfg = tmp_path/"tiny.yaml"
-    cfg.write_text(yaml.safe_dump({**TINY, "eval": {**TINY["eval"], "target_returns": [5.0, 6.0]}}))
+    cfg.write_text(yaml.safe_dump({**TINY, "eval": {**TINY["eval"], "target_returns": [-1.0, 5.0, 6.0]}}))   # one inside (returns -3.3..-0.1)
     r = _pipeline(repo, "--config", cfg, "--output-dir", tmp_path, "--stages", "environment", "data", "dt", "evaluation", "report")
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "no calibration over the data's returns" in r.stdout and "0 of the targets 5, 6 lie there, 3 are needed" in r.stdout
+    assert "no calibration over the data's returns" in r.stdout and "1 of the targets -1, 5, 6 lie there, 3 are needed" in r.stdout
     cal = json.loads((tmp_path/"tiny/metrics.json").read_text())["evaluation"]["calibration"]
-    assert cal["spearman_rho"] is None and cal["top_target"] is None and cal["targets_in_support"] == 0
+    assert cal["spearman_rho"] is None and cal["top_target"] == -1.0 and cal["targets_in_support"] == 1
     assert "n/a" in (tmp_path/"tiny/report.html").read_text()
